@@ -1,0 +1,1 @@
+"""Frame sources, pipeline, tracker, smoothing, annotators, sessions. No Qt here."""

@@ -1,0 +1,1 @@
+"""Models: manifest, resolver, execution providers, detectors and emotion classifiers. No Qt here."""

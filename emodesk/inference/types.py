@@ -1,0 +1,29 @@
+"""Plain result types of the inference layer."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+Point = tuple[float, float]
+Box = tuple[float, float, float, float]
+
+
+@dataclass(frozen=True)
+class Detection:
+    """One face found in a frame, in that frame's pixel coordinates.
+
+    ``landmarks`` are 5 points in image order (ArcFace order): image-left eye, image-right eye, nose,
+    image-left mouth corner, image-right mouth corner. ``None`` when the detector gives none.
+    """
+
+    box: Box  # x1, y1, x2, y2
+    score: float
+    landmarks: tuple[Point, ...] | None = None
+
+    @property
+    def width(self) -> float:
+        return self.box[2] - self.box[0]
+
+    @property
+    def height(self) -> float:
+        return self.box[3] - self.box[1]
