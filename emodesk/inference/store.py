@@ -41,7 +41,7 @@ def user_models_dir() -> Path:
 def search_dirs() -> list[Path]:
     dirs: list[Path] = []
     env = os.environ.get(ENV_MODEL_DIR, "")
-    dirs.extend(Path(p).expanduser() for p in env.split(os.pathsep) if p.strip())
+    dirs.extend(Path(p).expanduser().absolute() for p in env.split(os.pathsep) if p.strip())
     dirs.append(bundled_models_dir())
     dirs.append(user_models_dir())
     unique: list[Path] = []

@@ -1,0 +1,5 @@
+import sys
+
+from emodesk.cli import main
+
+sys.exit(main())

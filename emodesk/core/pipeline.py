@@ -1,0 +1,171 @@
+"""The engine: frames in, frozen per-frame results out, as a plain generator.
+
+    with Pipeline(Settings()) as pipeline:
+        for result in pipeline.run("clip.mp4"):
+            ...
+
+The CLI, the GUI worker and notebooks all drive this one class.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+
+from emodesk.core.reader import FrameReader
+from emodesk.core.results import FaceResult, FrameResult, StageTimings
+from emodesk.core.settings import Settings
+from emodesk.core.smoothing import ProbabilitySmoother
+from emodesk.core.sources import Frame, FrameSource, open_source
+from emodesk.core.tracker import FaceTracker, TrackedFace
+from emodesk.inference.base import EmotionClassifier, FaceDetector, ModelInfo, load_classifier, load_detector
+
+log = logging.getLogger(__name__)
+
+STILL_KINDS = ("image", "images")
+
+
+class Pipeline:
+    """Loads the detector and the emotion model once; ``run`` may be called for many sources."""
+
+    def __init__(
+        self,
+        settings: Settings | None = None,
+        *,
+        detector: FaceDetector | None = None,
+        classifier: EmotionClassifier | None = None,
+        allow_download: bool | None = None,
+    ) -> None:
+        self.settings = settings = settings or Settings()
+        common = {"device": settings.device, "allow_download": allow_download, "threads": settings.threads}
+        self.detector = detector or load_detector(
+            settings.detector,
+            threshold=settings.threshold,
+            max_faces=settings.max_faces,
+            input_size=settings.det_size,
+            **common,
+        )
+        self.classifier = classifier or load_classifier(settings.emotion, **common)
+
+    @property
+    def labels(self) -> tuple[str, ...]:
+        return self.classifier.labels
+
+    @property
+    def models(self) -> list[ModelInfo]:
+        return [self.detector.info, self.classifier.info]
+
+    def __enter__(self) -> Pipeline:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Nothing to release today (onnxruntime frees sessions with their objects); kept for symmetry."""
+
+    def run(
+        self,
+        source: FrameSource | str | Path | int,
+        *,
+        live: bool | None = None,
+        stop: threading.Event | None = None,
+    ) -> Iterator[FrameResult]:
+        """Yield one FrameResult per processed frame until the source ends or ``stop`` is set.
+
+        ``live`` defaults to the source's nature (cameras and streams are live). In file mode every frame
+        is processed in order; in live mode the newest frame wins and skipped ones are counted.
+        Breaking out of the loop, or closing the generator, stops the reader thread too.
+        """
+        own_source = not isinstance(source, FrameSource)
+        src = open_source(source) if own_source else source
+        live = src.info.live if live is None else live
+        still = src.info.kind in STILL_KINDS
+        tracker = FaceTracker(max_age_s=self.settings.track_max_age_s)
+        smoother = ProbabilitySmoother(half_life_s=self.settings.smoothing)
+        reader = FrameReader(src, live=live, stop=stop)
+        processed = 0
+        frames = iter(reader)
+        try:
+            for item in frames:
+                if stop is not None and stop.is_set():
+                    break
+                # stills are unrelated pictures: every one is detected, and no identity carries over
+                detect = still or processed % self.settings.detect_every == 0
+                if still:
+                    tracker.reset()
+                    smoother.reset()
+                yield self._process(item.frame, tracker, smoother, detect=detect, dropped=item.dropped_before)
+                processed += 1
+        finally:
+            frames.close()  # joins the reader thread now, not whenever the generator is collected
+            if own_source:
+                src.close()
+
+    def analyze_image(self, image: np.ndarray) -> FrameResult:
+        """Detect and classify the faces of one BGR image (no tracking history)."""
+        frame = Frame(0, 0.0, image, time.monotonic(), 0.0)
+        return self._process(frame, FaceTracker(), ProbabilitySmoother(0.0), detect=True, dropped=0)
+
+    def _process(
+        self,
+        frame: Frame,
+        tracker: FaceTracker,
+        smoother: ProbabilitySmoother,
+        *,
+        detect: bool,
+        dropped: int,
+    ) -> FrameResult:
+        t0 = time.perf_counter()
+        if detect:
+            detections = self.detector.detect(frame.image)
+            t1 = time.perf_counter()
+            faces: list[TrackedFace] = tracker.update(detections, frame.time_s)
+        else:
+            t1 = time.perf_counter()
+            faces = tracker.predict(frame.time_s)
+        t2 = time.perf_counter()
+        probs = self.classifier.classify(frame.image, [f.detection for f in faces])
+        t3 = time.perf_counter()
+        results = []
+        for face, raw in zip(faces, probs):
+            smoothed = smoother.update(face.track_id, raw, frame.time_s)
+            emotion = max(smoothed, key=smoothed.__getitem__) if smoothed else None
+            det = face.detection
+            results.append(
+                FaceResult(
+                    track_id=face.track_id,
+                    box=det.box,
+                    score=det.score,
+                    landmarks=det.landmarks,
+                    probs=raw,
+                    smoothed=smoothed,
+                    emotion=emotion,
+                    confidence=smoothed[emotion] if emotion else 0.0,
+                    tracked=face.predicted,
+                )
+            )
+        smoother.prune(tracker.active_ids)
+        t4 = time.perf_counter()
+        timings = StageTimings(
+            decode_ms=frame.decode_ms,
+            detect_ms=(t1 - t0) * 1000.0,
+            track_ms=(t2 - t1) * 1000.0,
+            classify_ms=(t3 - t2) * 1000.0,
+            total_ms=frame.decode_ms + (t4 - t0) * 1000.0,
+        )
+        return FrameResult(
+            index=frame.index,
+            time_s=frame.time_s,
+            faces=tuple(results),
+            timings=timings,
+            detected=detect,
+            dropped=dropped,
+            captured_at=frame.captured_at,
+            frame_shape=(int(frame.image.shape[0]), int(frame.image.shape[1])),
+        )

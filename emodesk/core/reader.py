@@ -1,0 +1,133 @@
+"""Decoding in a background thread, in one of two explicit modes.
+
+File mode is lossless: a bounded queue, so decoding runs ahead of inference by a few frames but never
+drops one. Live mode keeps a single latest-wins slot: a frame that was not taken before the next one
+arrived is replaced and counted as dropped, so latency stays bounded however slow the models are.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+from emodesk.core.sources import Frame, FrameSource
+
+log = logging.getLogger(__name__)
+
+_END = object()
+
+
+@dataclass(frozen=True)
+class ReadFrame:
+    frame: Frame
+    dropped_before: int  # frames replaced in the live slot since the previous one was taken
+
+
+class LatestSlot:
+    """A size-1 mailbox: put() replaces what is there; get() waits for something new."""
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+        self._item: object = None
+        self._full = False
+        self.dropped = 0
+        self._dropped_since_get = 0
+
+    def put(self, item: object) -> None:
+        with self._cond:
+            if self._full and self._item is not _END:
+                self.dropped += 1
+                self._dropped_since_get += 1
+            self._item = item
+            self._full = True
+            self._cond.notify()
+
+    def get(self, timeout: float | None = None) -> tuple[object, int]:
+        with self._cond:
+            if not self._cond.wait_for(lambda: self._full, timeout=timeout):
+                raise queue.Empty
+            item, dropped = self._item, self._dropped_since_get
+            self._full = False
+            self._item = None
+            self._dropped_since_get = 0
+            return item, dropped
+
+
+class FrameReader:
+    """Runs ``source.frames()`` on a daemon thread and hands frames over in file or live mode."""
+
+    def __init__(
+        self, source: FrameSource, *, live: bool, stop: threading.Event | None = None, queue_size: int = 4
+    ) -> None:
+        self.source = source
+        self.live = live
+        self._stop = stop or threading.Event()  # the caller's: only read here
+        self._halt = threading.Event()  # ours: set when the consumer is done, for whatever reason
+        self.error: BaseException | None = None
+        self._queue: queue.Queue[object] = queue.Queue(maxsize=queue_size)
+        self._slot = LatestSlot()
+        self._thread = threading.Thread(target=self._run, name="emodesk-reader", daemon=True)
+
+    def _stopping(self) -> bool:
+        return self._halt.is_set() or self._stop.is_set()
+
+    @property
+    def dropped(self) -> int:
+        return self._slot.dropped
+
+    def _hand_over(self, item: object) -> bool:
+        if self.live:
+            self._slot.put(item)
+            return True
+        while not self._stopping():
+            try:
+                self._queue.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def _run(self) -> None:
+        try:
+            for frame in self.source.frames():
+                if self._stopping() or not self._hand_over(frame):
+                    break
+        except BaseException as exc:  # noqa: BLE001 - re-raised on the consumer's thread
+            self.error = exc
+        finally:
+            if self.live:
+                self._slot.put(_END)
+            else:
+                # the consumer may have stopped taking; never block the reader forever on the end marker
+                while True:
+                    try:
+                        self._queue.put(_END, timeout=0.1)
+                        break
+                    except queue.Full:
+                        if self._stopping():
+                            break
+
+    def __iter__(self) -> Iterator[ReadFrame]:
+        self._thread.start()
+        try:
+            while not self._stopping():
+                try:
+                    if self.live:
+                        item, dropped = self._slot.get(timeout=0.1)
+                    else:
+                        item, dropped = self._queue.get(timeout=0.1), 0
+                except queue.Empty:
+                    continue
+                if item is _END:
+                    break
+                yield ReadFrame(item, dropped)  # type: ignore[arg-type]
+        finally:
+            self._halt.set()
+            self._thread.join(timeout=5.0)
+            if self._thread.is_alive():
+                log.warning("frame reader thread did not stop within 5 s")
+        if self.error is not None:
+            raise self.error

@@ -1,0 +1,123 @@
+"""YuNet face detectors (libfacedetection YuNet-n dynamic, OpenCV Zoo YuNet-s 640x640) with 5 keypoints."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import numpy as np
+
+from emodesk.errors import ModelError
+from emodesk.inference.base import FaceDetector, register
+from emodesk.inference.detectors.common import as_bgr, finalize, letterbox, round_size, to_blob
+from emodesk.inference.manifest import ModelSpec
+from emodesk.inference.providers import LoadedSession
+from emodesk.inference.types import Detection
+
+log = logging.getLogger(__name__)
+
+_HEADS = ("cls", "obj", "bbox", "kps")
+_DEFAULT_STRIDES = (8, 16, 32)
+
+
+@register("face_detector", "yunet")
+class YunetDetector(FaceDetector):
+    """Runs YuNet on the frame at native size (downscaled only to fit ``input_size``), as OpenCV does.
+
+    A graph with a fixed input (``spec.input["fixed_size"]``) gets the frame letterboxed into exactly
+    that size instead.
+    """
+
+    def __init__(
+        self,
+        spec: ModelSpec,
+        loaded: LoadedSession,
+        path: Path,
+        *,
+        threshold: float | None = None,
+        nms_iou: float | None = None,
+        max_faces: int = 0,
+        input_size: tuple[int, int] | None = None,
+    ) -> None:
+        super().__init__(
+            spec, loaded, path, threshold=threshold, nms_iou=nms_iou, max_faces=max_faces, input_size=input_size
+        )
+        self.multiple = int(spec.input.get("multiple_of") or 32)
+        fixed = spec.input.get("fixed_size")
+        if fixed:
+            if input_size and tuple(input_size) != tuple(fixed):
+                log.warning("%s takes only %sx%s input; ignoring input_size %s", spec.id, *fixed, input_size)
+            self.input_size = (int(fixed[0]), int(fixed[1]))
+        else:
+            self.input_size = round_size(self.input_size, self.multiple)
+        self.fixed = bool(fixed)
+        self.mean = float(spec.input.get("mean", 0.0))
+        self.std = float(spec.input.get("std", 1.0))
+        self.swap_rb = str(spec.input.get("color", "BGR")).upper() == "RGB"
+        self.strides, self.heads = self._map_outputs()
+
+    def _map_outputs(self) -> tuple[tuple[int, ...], dict[tuple[str, int], int]]:
+        """Output index of each (head, stride); by name (``cls_8``, …), else in the upstream order."""
+        names = self.output_names
+        by_name: dict[tuple[str, int], int] = {}
+        for index, name in enumerate(names):
+            head, _, stride = name.rpartition("_")
+            if head in _HEADS and stride.isdigit():
+                by_name[(head, int(stride))] = index
+        strides = tuple(sorted({s for _, s in by_name}))
+        if strides and all((h, s) in by_name for h in _HEADS for s in strides):
+            return strides, by_name
+        if len(names) != len(_HEADS) * len(_DEFAULT_STRIDES):
+            raise ModelError(f"{self.path}: outputs {names} are not YuNet's cls/obj/bbox/kps per stride")
+        positional = {
+            (h, s): hi * len(_DEFAULT_STRIDES) + si for hi, h in enumerate(_HEADS) for si, s in enumerate(_DEFAULT_STRIDES)
+        }
+        return _DEFAULT_STRIDES, positional
+
+    def detect(self, frame: np.ndarray) -> list[Detection]:
+        frame = as_bgr(frame)
+        h, w = frame.shape[:2]
+        # YuNet is trained at native scale: never upscale; a dynamic graph only needs padding to 32
+        lb = letterbox(frame, self.input_size, upscale=False, multiple=self.multiple, trim=not self.fixed)
+        blob = to_blob(lb.image, mean=self.mean, std=self.std, swap_rb=self.swap_rb)
+        outputs = self.session.run(None, {self.input_name: blob})
+        boxes, scores, kps = self._decode(outputs, lb.image.shape[0], lb.image.shape[1])
+        return finalize(
+            boxes,
+            scores,
+            kps,
+            scale=(lb.scale_x, lb.scale_y),
+            frame_size=(w, h),
+            nms_iou=self.nms_iou,
+            max_faces=self.max_faces,
+        )
+
+    def _decode(
+        self, outputs: list[np.ndarray], height: int, width: int
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Candidates above the threshold, in input-canvas pixels (decoding as OpenCV's FaceDetectorYN)."""
+        all_boxes: list[np.ndarray] = []
+        all_scores: list[np.ndarray] = []
+        all_kps: list[np.ndarray] = []
+        for stride in self.strides:
+            cls = np.asarray(outputs[self.heads[("cls", stride)]]).reshape(-1)
+            obj = np.asarray(outputs[self.heads[("obj", stride)]]).reshape(-1)
+            cols = width // stride
+            if cls.size != cols * (height // stride):
+                raise ModelError(f"{self.path}: stride {stride} gives {cls.size} rows for a {width}x{height} input")
+            scores = np.sqrt(np.clip(cls, 0.0, 1.0) * np.clip(obj, 0.0, 1.0))
+            # index arithmetic on the few candidates instead of a full anchor grid per frame
+            idx = np.flatnonzero(scores >= self.threshold)
+            if idx.size == 0:
+                continue
+            cells = np.stack([idx % cols, idx // cols], axis=1).astype(np.float32)  # (c, r)
+            bbox = np.asarray(outputs[self.heads[("bbox", stride)]]).reshape(-1, 4)[idx]
+            centre = (cells + bbox[:, :2]) * stride
+            half = np.exp(bbox[:, 2:]) * (stride / 2.0)
+            all_boxes.append(np.concatenate([centre - half, centre + half], axis=1))
+            all_scores.append(scores[idx])
+            offsets = np.asarray(outputs[self.heads[("kps", stride)]]).reshape(-1, 5, 2)[idx]
+            all_kps.append((offsets + cells[:, None, :]) * stride)
+        if not all_scores:
+            return np.zeros((0, 4), np.float32), np.zeros(0, np.float32), np.zeros((0, 5, 2), np.float32)
+        return np.concatenate(all_boxes), np.concatenate(all_scores), np.concatenate(all_kps)

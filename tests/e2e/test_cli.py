@@ -1,0 +1,273 @@
+"""The emodesk command on the real shared media: sessions, exit codes and one-line errors."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import jsonschema
+import pytest
+
+from tests.conftest import PHOTOS, REPO, TEST_IMAGES, VIDEOS
+from tests import media
+
+SCHEMA = json.loads((REPO / "resources" / "session.schema.json").read_text())
+VIDEO_FILES = sorted(VIDEOS.glob("*.mp4"))
+
+
+def emodesk(*args: str, user: str | None = None, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+    cmd = [sys.executable, "-m", "emodesk", *args]
+    if user:
+        cmd = ["setpriv", f"--reuid={user}", f"--regid={user}", "--clear-groups", *cmd]  # numeric ids: names vary
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=600, cwd=cwd, env=os.environ.copy())
+
+
+def validate(path: Path) -> dict:
+    data = json.loads(path.read_text())
+    jsonschema.Draft202012Validator(SCHEMA).validate(data)
+    return data
+
+
+def error_lines(stderr: str) -> list[str]:
+    return [line for line in stderr.splitlines() if line.startswith("emodesk: error:")]
+
+
+@pytest.fixture(scope="module")
+def video_sessions(tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict]:
+    out = tmp_path_factory.mktemp("sessions")
+    run = emodesk("analyze", *map(str, VIDEO_FILES), "--out", str(out), "--device", "cpu")
+    assert run.returncode == 0, run.stderr
+    assert "Traceback" not in run.stderr
+    return {p.name: validate(out / f"{p.stem}.session.json") for p in VIDEO_FILES} | {"_stdout": run.stdout}
+
+
+@pytest.mark.parametrize("video", [p.name for p in VIDEO_FILES])
+def test_every_frame_of_every_shared_video_is_in_a_valid_session(video_sessions: dict, video: str) -> None:
+    data = video_sessions[video]
+    expected = data["source"]["frame_count"]
+    assert data["status"] == "complete"
+    assert data["frames_processed"] == expected == len(data["frames"])
+    assert [f["index"] for f in data["frames"]] == list(range(expected))
+    fps = data["source"]["fps"]
+    assert all(abs(f["time_s"] - f["index"] / fps) < 1e-5 for f in data["frames"])
+    assert {m["kind"] for m in data["models"]} == {"face_detector", "emotion_classifier"}
+    assert all(m["providers"] == ["CPUExecutionProvider"] for m in data["models"])
+    assert "contempt" not in data["labels"]  # the default model has 7 classes
+    # summaries agree with the frames
+    seen: dict[int, int] = {}
+    for frame in data["frames"]:
+        for face in frame["faces"]:
+            seen[face["id"]] = seen.get(face["id"], 0) + 1
+            assert abs(sum(face["probs"].values()) - 1.0) < 1e-3
+    assert {f["id"]: f["frames_seen"] for f in data["faces"]} == seen
+
+
+def test_talking_head_is_one_face_id_for_the_whole_clip(video_sessions: dict) -> None:
+    data = video_sessions["liveportrait_d19.mp4"]
+    ids = {face["id"] for frame in data["frames"] for face in frame["faces"]}
+    assert ids == {1}
+    with_face = sum(1 for f in data["frames"] if f["faces"])
+    assert with_face >= 0.98 * len(data["frames"])
+    # neutral at the start, broad smile at the end (videos.csv)
+    assert data["frames"][-1]["faces"][0]["emotion"] == "happiness"
+
+
+def test_shot_cuts_get_new_ids_but_faces_keep_theirs_within_a_shot(video_sessions: dict) -> None:
+    data = video_sessions["short_hamilton_clip.mp4"]
+    detections = sum(len(f["faces"]) for f in data["frames"])
+    ids = [face["id"] for face in data["faces"]]
+    assert detections > 300
+    # 1-6 faces over a handful of shots: tens of IDs at most, not one per detection
+    assert len(ids) <= detections / 8
+    longest = max(face["frames_seen"] for face in data["faces"])
+    assert longest >= 60
+
+
+def test_summary_line_reports_speed_per_stage(video_sessions: dict) -> None:
+    lines = [line for line in video_sessions["_stdout"].splitlines() if line.startswith("complete")]
+    assert len(lines) == 3
+    assert all("frames/s" in line and "detect" in line and "classify" in line for line in lines)
+
+
+def test_two_runs_of_a_file_give_the_same_frames(tmp_path: Path) -> None:
+    clip = str(VIDEOS / "short_hamilton_clip.mp4")
+    a, b = tmp_path / "a", tmp_path / "b"
+    for out in (a, b):
+        assert emodesk("analyze", clip, "--out", str(out), "--max-frames", "60", "--quiet").returncode == 0
+    first, second = (validate(d / "short_hamilton_clip.session.json") for d in (a, b))
+    assert first["frames"] == second["frames"]
+    assert first["faces"] == second["faces"]
+
+
+def test_max_frames_stops_early(tmp_path: Path) -> None:
+    run = emodesk("analyze", str(VIDEOS / "liveportrait_d19.mp4"), "--out", str(tmp_path), "--max-frames", "10", "-q")
+    data = validate(tmp_path / "liveportrait_d19.session.json")
+    assert data["frames_processed"] == 10
+    assert data["status"] == "complete"  # the user asked for 10 frames and got them
+    assert run.returncode == 0
+
+
+def test_stills_folder_and_image_inputs(tmp_path: Path) -> None:
+    blank = media.blank_image(tmp_path / "nobody.png")
+    run = emodesk("analyze", str(TEST_IMAGES), str(PHOTOS / "insightface_t1.jpg"), str(blank), "--out", str(tmp_path / "o"), "-q")
+    assert run.returncode == 0, run.stderr
+    folder = validate(tmp_path / "o" / "test_images.session.json")
+    assert folder["source"]["kind"] == "images"
+    assert [len(f["faces"]) for f in folder["frames"]] == [6, 1]  # group6, then single_smile
+    ids = [face["id"] for f in folder["frames"] for face in f["faces"]]
+    assert len(ids) == len(set(ids)) == 7  # unrelated pictures never share an ID
+    photo = validate(tmp_path / "o" / "insightface_t1.session.json")
+    assert len(photo["frames"][0]["faces"]) == 6
+    nobody = validate(tmp_path / "o" / "nobody.session.json")
+    assert nobody["frames_processed"] == 1 and nobody["frames"][0]["faces"] == [] and nobody["faces"] == []
+
+
+def test_options_reach_the_session(tmp_path: Path) -> None:
+    run = emodesk(
+        "analyze", str(VIDEOS / "liveportrait_d19.mp4"), "--out", str(tmp_path), "-q",
+        "--detector", "scrfd_500m", "--emotion", "mini_xception", "--device", "cpu",
+        "--detect-every", "3", "--smoothing", "0", "--threshold", "0.55", "--max-faces", "1", "--det-size", "320x320",
+    )
+    assert run.returncode == 0, run.stderr
+    data = validate(tmp_path / "liveportrait_d19.session.json")
+    assert [m["id"] for m in data["models"]] == ["scrfd_500m", "mini_xception"]
+    s = data["settings"]
+    assert (s["detect_every"], s["smoothing"], s["threshold"], s["max_faces"], s["det_size"]) == (3, 0, 0.55, 1, [320, 320])
+    assert [f["detected"] for f in data["frames"][:6]] == [True, False, False, True, False, False]
+    assert all(face["probs"] == face["smoothed"] for f in data["frames"] for face in f["faces"])
+    assert {face["id"] for f in data["frames"] for face in f["faces"]} == {1}
+
+
+def test_one_bad_input_does_not_stop_the_others(tmp_path: Path) -> None:
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    zero = tmp_path / "zero.mp4"
+    zero.touch()
+    text = tmp_path / "notes.mp4"
+    text.write_text("this is not a video\n")
+    good = VIDEOS / "liveportrait_d19.mp4"
+    run = emodesk(
+        "analyze", str(tmp_path / "missing.mp4"), str(empty), str(zero), str(text), str(good),
+        "--out", str(tmp_path / "out"), "--max-frames", "5", "-q",
+    )
+    assert run.returncode == 1
+    assert "Traceback" not in run.stderr
+    errors = error_lines(run.stderr)
+    assert len(errors) == 4, run.stderr
+    assert "missing.mp4: no such file" in errors[0]
+    assert "empty: folder has no images" in errors[1]
+    assert "zero.mp4: empty file (0 bytes)" in errors[2]
+    assert "notes.mp4: not a video OpenCV can open" in errors[3]
+    assert validate(tmp_path / "out" / "liveportrait_d19.session.json")["frames_processed"] == 5
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["liveportrait_d19.session.json"]
+
+
+def test_mp4_cut_before_its_index_is_named_as_truncated(tmp_path: Path) -> None:
+    half = media.cut(VIDEOS / "liveportrait_d19.mp4", tmp_path / "half.mp4")
+    run = emodesk("analyze", str(half), "--out", str(tmp_path), "-q")
+    assert run.returncode == 1
+    [line] = error_lines(run.stderr)
+    assert "half.mp4: truncated MP4" in line and "moov" in line
+
+
+@pytest.mark.parametrize("kind", ["faststart-mp4", "avi"])
+def test_truncated_video_keeps_what_decodes(tmp_path: Path, kind: str) -> None:
+    src = VIDEOS / "liveportrait_d19.mp4"
+    if kind == "avi":
+        whole = media.write_avi(src, tmp_path / "whole.avi", frames=40)
+    else:
+        whole = media.faststart_mp4(src, tmp_path / "whole.mp4")
+    half = media.cut(whole, tmp_path / f"half{whole.suffix}")
+    run = emodesk("analyze", str(half), "--out", str(tmp_path / "out"), "-q")
+    assert run.returncode == 1
+    assert "Traceback" not in run.stderr and "NAL" not in run.stderr
+    assert any("truncated: decoded" in line for line in run.stderr.splitlines())
+    data = validate(tmp_path / "out" / "half.session.json")
+    assert data["status"] == "truncated"
+    assert 5 < data["frames_processed"] < data["source"]["frame_count"]
+    assert [f["index"] for f in data["frames"]] == list(range(data["frames_processed"]))
+    assert any("truncated" in w for w in data["warnings"])
+
+
+def test_usage_errors_exit_2(tmp_path: Path) -> None:
+    for args in (["analyze"], ["analyze", "x.mp4", "--threshold", "2"], ["analyze", "x.mp4", "--bogus"],
+                 ["analyze", "x.mp4", "--det-size", "big"], ["nonsense"]):
+        run = emodesk(*args)
+        assert run.returncode == 2, args
+        assert "usage error" in run.stderr and "Traceback" not in run.stderr
+
+
+def test_unknown_model_is_one_line(tmp_path: Path) -> None:
+    run = emodesk("analyze", str(VIDEOS / "liveportrait_d19.mp4"), "--emotion", "nope", "--out", str(tmp_path))
+    assert run.returncode == 1
+    [line] = error_lines(run.stderr)
+    assert "unknown model 'nope'" in line and "fer_mobilefacenet_int8" in line
+
+
+def test_output_path_that_is_a_file(tmp_path: Path) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    run = emodesk("analyze", str(VIDEOS / "liveportrait_d19.mp4"), "--out", str(blocker))
+    assert run.returncode == 1
+    [line] = error_lines(run.stderr)
+    assert "not a folder" in line
+
+
+needs_root = pytest.mark.skipif(
+    not hasattr(os, "geteuid") or os.geteuid() != 0 or shutil.which("setpriv") is None,
+    reason="permission checks run the CLI as an unprivileged user, which needs root and setpriv",
+)
+
+
+@needs_root
+def test_permission_problems_as_an_ordinary_user() -> None:
+    import tempfile
+
+    nobody = "65534"
+    # pytest's own tmp folders are private to root; this one the unprivileged user can traverse
+    with tempfile.TemporaryDirectory(prefix="emodesk-perm-") as tmp:
+        base = Path(tmp)
+        base.chmod(0o755)
+        secret = base / "secret.mp4"
+        shutil.copy(VIDEOS / "liveportrait_d19.mp4", secret)
+        secret.chmod(0o000)
+        locked = base / "locked"
+        locked.mkdir(mode=0o555)
+        writable = base / "ok"
+        writable.mkdir()
+        writable.chmod(0o777)
+        run = emodesk("analyze", str(secret), "--out", str(writable), user=nobody, cwd=base)
+        assert run.returncode == 1, run.stderr
+        [line] = error_lines(run.stderr)
+        assert "secret.mp4: permission denied" in line
+        run = emodesk("analyze", str(VIDEOS / "liveportrait_d19.mp4"), "--out", str(locked / "sub"), user=nobody, cwd=base)
+        assert run.returncode == 1, run.stderr
+        [line] = error_lines(run.stderr)
+        assert "cannot be written" in line and "locked" in line
+        assert list(writable.iterdir()) == []
+
+
+def test_version_and_help() -> None:
+    from emodesk import __version__
+
+    assert emodesk("--version").stdout.strip() == f"emodesk {__version__}"
+    help_text = emodesk("analyze", "--help").stdout
+    for word in ("examples:", "--detect-every", "--smoothing", "--device", "--threshold", "--quiet", "--out"):
+        assert word in help_text
+
+
+def test_models_commands() -> None:
+    listing = emodesk("models", "list", "--json")
+    assert listing.returncode == 0
+    rows = {r["id"]: r for r in json.loads(listing.stdout)}
+    assert rows["yunet_n"]["status"] == "present" and rows["yunet_n"]["default"]
+    assert rows["scrfd_10g"]["status"] == "missing"
+    assert emodesk("models", "verify").returncode == 0
+    run = emodesk("models", "download", "scrfd_10g")  # tests run with EMODESK_OFFLINE=1
+    assert run.returncode == 1
+    [line] = error_lines(run.stderr)
+    assert "scrfd_10g" in line and "buffalo_l.zip" in line and "Looked in" in line
