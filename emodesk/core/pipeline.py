@@ -9,6 +9,7 @@ The CLI, the GUI worker and notebooks all drive this one class.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import threading
 import time
@@ -20,6 +21,7 @@ import numpy as np
 from emodesk.core.reader import FrameReader
 from emodesk.core.results import FaceResult, FrameResult, StageTimings
 from emodesk.core.settings import Settings
+from emodesk.core.shots import ShotCutDetector
 from emodesk.core.smoothing import ProbabilitySmoother
 from emodesk.core.sources import Frame, FrameSource, open_source
 from emodesk.core.tracker import FaceTracker, TrackedFace
@@ -88,6 +90,8 @@ class Pipeline:
         still = src.info.kind in STILL_KINDS
         tracker = FaceTracker(max_age_s=self.settings.track_max_age_s)
         smoother = ProbabilitySmoother(half_life_s=self.settings.smoothing)
+        # edited footage has cuts; a camera never does, and a person stepping close must not reset IDs
+        cuts = ShotCutDetector() if self.settings.shot_cuts and src.info.kind in ("video", "stream") else None
         reader = FrameReader(src, live=live, stop=stop)
         processed = 0
         frames = iter(reader)
@@ -95,12 +99,14 @@ class Pipeline:
             for item in frames:
                 if stop is not None and stop.is_set():
                     break
-                # stills are unrelated pictures: every one is detected, and no identity carries over
-                detect = still or processed % self.settings.detect_every == 0
-                if still:
+                # stills are unrelated pictures, and a shot cut starts new ones: no identity carries over
+                cut = cuts is not None and cuts.is_cut(item.frame.image)
+                if still or cut:
                     tracker.reset()
                     smoother.reset()
-                yield self._process(item.frame, tracker, smoother, detect=detect, dropped=item.dropped_before)
+                detect = still or cut or processed % self.settings.detect_every == 0
+                result = self._process(item.frame, tracker, smoother, detect=detect, dropped=item.dropped_before)
+                yield dataclasses.replace(result, shot_cut=cut) if cut else result
                 processed += 1
         finally:
             frames.close()  # joins the reader thread now, not whenever the generator is collected

@@ -74,6 +74,7 @@ class FrameResult:
     dropped: int = 0
     captured_at: float = 0.0
     frame_shape: tuple[int, int] = (0, 0)  # (height, width)
+    shot_cut: bool = False  # this frame starts a new shot: tracks were reset before it
 
     def to_json(self) -> dict[str, Any]:
         """The session file's per-frame record (timings and drops are kept for diagnosis)."""
@@ -82,6 +83,7 @@ class FrameResult:
             "time_s": round(self.time_s, 6),
             "faces": [f.to_json() for f in self.faces],
             "detected": self.detected,
+            "shot_cut": self.shot_cut,
             "dropped": self.dropped,
             "timings": self.timings.to_json(),
         }

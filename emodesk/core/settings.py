@@ -15,7 +15,8 @@ class Settings:
 
     ``smoothing`` is the half-life in seconds of the per-face exponential smoothing (0 = off);
     ``detect_every`` runs the detector on every N-th frame and tracks the faces in between;
-    ``det_size`` is the detector's input size (width, height), multiples of 32.
+    ``det_size`` is the detector's input size (width, height), multiples of 32;
+    ``shot_cuts`` resets face IDs at detected shot cuts in video files and streams.
     """
 
     detector: str | None = None
@@ -27,6 +28,7 @@ class Settings:
     detect_every: int = 1
     smoothing: float = 0.25
     track_max_age_s: float = 1.0
+    shot_cuts: bool = True
     threads: int | None = None
 
     def __post_init__(self) -> None:
