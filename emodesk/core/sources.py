@@ -25,6 +25,9 @@ os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")
 import cv2  # noqa: E402
 import numpy as np  # noqa: E402
 
+# OpenCV's "[ WARN ] can't open camera by index" lines duplicate the one-line SourceError we raise
+cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_ERROR)
+
 from emodesk.errors import SourceError  # noqa: E402
 
 log = logging.getLogger(__name__)
@@ -277,8 +280,12 @@ class CaptureSource(FrameSource):
         self._cap = cv2.VideoCapture(target, backend)
         if not self._cap.isOpened():
             self._cap.release()
-            what = "camera" if kind == "camera" else "stream"
-            raise SourceError(f"{target}: cannot open the {what} (not connected, busy, or no permission)")
+            why = (
+                "cannot open the camera (not connected, in use by another program, or no permission)"
+                if kind == "camera"
+                else "cannot open the stream (unreachable, wrong address, or a protocol OpenCV cannot read)"
+            )
+            raise SourceError(f"{target}: {why}")
         if width and height:
             self._cap.set(cv2.CAP_PROP_FRAME_WIDTH, width)
             self._cap.set(cv2.CAP_PROP_FRAME_HEIGHT, height)

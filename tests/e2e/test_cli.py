@@ -276,3 +276,13 @@ def test_models_commands() -> None:
     assert run.returncode == 1
     [line] = error_lines(run.stderr)
     assert "scrfd_10g" in line and "buffalo_l.zip" in line and "Looked in" in line
+
+
+def test_absent_camera_and_unreachable_stream_are_one_line_each(tmp_path: Path) -> None:
+    # nothing listens on the loopback discard port; index 97 is no camera on any test machine
+    run = emodesk("analyze", "97", "rtsp://127.0.0.1:9/none", "--out", str(tmp_path), "-q")
+    assert run.returncode == 1
+    assert run.stderr.splitlines() == error_lines(run.stderr)  # nothing but our two lines
+    camera, stream = error_lines(run.stderr)
+    assert "97: cannot open the camera" in camera
+    assert "rtsp://127.0.0.1:9/none: cannot open the stream" in stream
