@@ -139,7 +139,7 @@ class Pipeline:
         probs = self.classifier.classify(frame.image, [f.detection for f in faces])
         t3 = time.perf_counter()
         results = []
-        for face, raw in zip(faces, probs):
+        for face, raw in zip(faces, probs, strict=True):
             smoothed = smoother.update(face.track_id, raw, frame.time_s)
             emotion = max(smoothed, key=smoothed.__getitem__) if smoothed else None
             det = face.detection

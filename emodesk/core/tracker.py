@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from emodesk.inference.types import Box, Detection, Point
+from emodesk.inference.types import Box, Detection
 
 __all__ = ["FaceTracker", "TrackedFace", "iou_matrix", "linear_assignment"]
 

@@ -70,7 +70,16 @@ class OnnxModel(ABC):
 
 
 class FaceDetector(OnnxModel):
-    """Finds faces (box, score, 5 keypoints) in a BGR frame."""
+    """Finds faces (box, score, 5 keypoints) in a BGR frame.
+
+    The input set-up every family shares comes from the manifest's ``input`` (``multiple_of``,
+    ``fixed_size``, ``mean``, ``std``, ``color``); the class attributes are the family's upstream values
+    for whatever the manifest leaves out.
+    """
+
+    default_mean: float = 0.0
+    default_std: float = 1.0
+    default_color: str = "BGR"
 
     def __init__(
         self,
@@ -88,7 +97,19 @@ class FaceDetector(OnnxModel):
         self.nms_iou = float(nms_iou if nms_iou is not None else (spec.nms_iou or 0.4))
         self.max_faces = int(max_faces)  # 0 = no limit; otherwise the largest faces are kept
         default = spec.input.get("default_size") or (640, 640)
-        self.input_size = tuple(input_size) if input_size else (int(default[0]), int(default[1]))  # (w, h)
+        self.multiple = int(spec.input.get("multiple_of") or 32)
+        fixed = spec.input.get("fixed_size")
+        self.fixed = bool(fixed)
+        if fixed:
+            if input_size and tuple(input_size) != tuple(fixed):
+                log.warning("%s takes only %sx%s input; ignoring input_size %s", spec.id, *fixed, input_size)
+            size = fixed
+        else:
+            size = input_size or default
+        self.input_size: tuple[int, int] = round_size(size, self.multiple)  # (w, h)
+        self.mean = float(spec.input.get("mean", self.default_mean))
+        self.std = float(spec.input.get("std", self.default_std))
+        self.swap_rb = str(spec.input.get("color", self.default_color)).upper() == "RGB"
 
     @abstractmethod
     def detect(self, frame: np.ndarray) -> list[Detection]:
@@ -146,6 +167,14 @@ class EmotionClassifier(OnnxModel):
         frame = np.zeros((128, 128, 3), np.uint8)
         pts = ((40.0, 50.0), (88.0, 50.0), (64.0, 72.0), (45.0, 95.0), (83.0, 95.0))
         self.classify(frame, [Detection(box=(16.0, 16.0, 112.0, 120.0), score=1.0, landmarks=pts)])
+
+
+def round_size(size: Sequence[int], multiple: int = 32) -> tuple[int, int]:
+    """``(w, h)`` rounded up to multiples of ``multiple``: graphs with strides up to 32 need that."""
+    w, h = (max(multiple, -(-int(v) // multiple) * multiple) for v in size)
+    if (w, h) != (int(size[0]), int(size[1])):
+        log.info("detector input size %sx%s rounded up to %sx%s", size[0], size[1], w, h)
+    return w, h
 
 
 def softmax(x: np.ndarray) -> np.ndarray:

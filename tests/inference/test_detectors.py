@@ -14,7 +14,8 @@ import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
 from emodesk.inference.base import FaceDetector, families, load_detector  # noqa: E402
-from emodesk.inference.detectors.common import letterbox, nms, round_size, to_blob  # noqa: E402
+from emodesk.inference.base import round_size  # noqa: E402
+from emodesk.inference.detectors.common import letterbox, nms, to_blob  # noqa: E402
 from emodesk.inference.detectors.scrfd import ScrfdDetector  # noqa: E402
 from emodesk.inference.detectors.yunet import YunetDetector  # noqa: E402
 from emodesk.inference.types import Detection  # noqa: E402

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Sequence
 from dataclasses import dataclass
 
 import cv2
@@ -20,14 +19,6 @@ PRE_NMS_TOP_K = 5000
 
 def round_up(value: int, multiple: int) -> int:
     return int(math.ceil(value / multiple) * multiple)
-
-
-def round_size(size: Sequence[int], multiple: int = 32) -> tuple[int, int]:
-    """``(w, h)`` rounded up to multiples of ``multiple`` (and at least one multiple)."""
-    w, h = (max(int(multiple), round_up(int(v), multiple)) for v in size)
-    if (w, h) != (int(size[0]), int(size[1])):
-        log.info("detector input size %sx%s rounded up to %sx%s", size[0], size[1], w, h)
-    return w, h
 
 
 def as_bgr(frame: np.ndarray) -> np.ndarray:

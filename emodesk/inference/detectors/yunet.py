@@ -3,15 +3,13 @@
 from __future__ import annotations
 
 import logging
-from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from emodesk.errors import ModelError
 from emodesk.inference.base import FaceDetector, register
-from emodesk.inference.detectors.common import as_bgr, finalize, letterbox, round_size, to_blob
-from emodesk.inference.manifest import ModelSpec
-from emodesk.inference.providers import LoadedSession
+from emodesk.inference.detectors.common import as_bgr, finalize, letterbox, to_blob
 from emodesk.inference.types import Detection
 
 log = logging.getLogger(__name__)
@@ -28,32 +26,12 @@ class YunetDetector(FaceDetector):
     that size instead.
     """
 
-    def __init__(
-        self,
-        spec: ModelSpec,
-        loaded: LoadedSession,
-        path: Path,
-        *,
-        threshold: float | None = None,
-        nms_iou: float | None = None,
-        max_faces: int = 0,
-        input_size: tuple[int, int] | None = None,
-    ) -> None:
-        super().__init__(
-            spec, loaded, path, threshold=threshold, nms_iou=nms_iou, max_faces=max_faces, input_size=input_size
-        )
-        self.multiple = int(spec.input.get("multiple_of") or 32)
-        fixed = spec.input.get("fixed_size")
-        if fixed:
-            if input_size and tuple(input_size) != tuple(fixed):
-                log.warning("%s takes only %sx%s input; ignoring input_size %s", spec.id, *fixed, input_size)
-            self.input_size = (int(fixed[0]), int(fixed[1]))
-        else:
-            self.input_size = round_size(self.input_size, self.multiple)
-        self.fixed = bool(fixed)
-        self.mean = float(spec.input.get("mean", 0.0))
-        self.std = float(spec.input.get("std", 1.0))
-        self.swap_rb = str(spec.input.get("color", "BGR")).upper() == "RGB"
+    default_mean = 0.0
+    default_std = 1.0
+    default_color = "BGR"
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
         self.strides, self.heads = self._map_outputs()
 
     def _map_outputs(self) -> tuple[tuple[int, ...], dict[tuple[str, int], int]]:
