@@ -1,4 +1,4 @@
-"""The ``emodesk`` command: ``analyze`` for batch analysis, ``models`` to list, verify and fetch models.
+"""The ``emodesk`` command: the desktop window (default), ``analyze`` for batch analysis, ``models``.
 
 Exit status: 0 when everything asked for succeeded, 1 when any input or model failed (each with one
 line on stderr; the other inputs are still processed), 2 for usage errors, 130 after Ctrl+C (sessions
@@ -20,6 +20,8 @@ from emodesk.errors import EmodeskError
 
 EXAMPLES = """\
 examples:
+  emodesk                                             open the desktop window
+  emodesk clip.mp4                                    open the window and analyse clip.mp4
   emodesk analyze clip.mp4 --out sessions/           one video → sessions/clip.session.json
   emodesk analyze a.mp4 b.mov photos/ --out out/      several inputs; a folder of images is one session
   emodesk analyze 0 --duration 30 --out live/         30 s from camera 0 (live mode: drops frames, never lags)
@@ -102,6 +104,14 @@ def build_parser() -> argparse.ArgumentParser:
     an.add_argument("--offline", action="store_true", help="never download models; fail with a message saying what is missing")
     an.add_argument("--quiet", "-q", action="store_true", help="no progress bar or per-input summary; errors only")
 
+    gui = sub.add_parser(
+        "gui",
+        help="open the desktop window (the default when emodesk is run with no command)",
+        description="Open the desktop window; with PATH, open that video, image or folder and analyse it.",
+    )
+    gui.add_argument("path", nargs="?", metavar="PATH", help="video, image or folder to analyse at once")
+    gui.add_argument("--theme", choices=("auto", "dark", "light"), default="auto", help="colour theme (default: follow the OS)")
+
     md = sub.add_parser("models", help="list, verify and download models", description="Manage the ONNX models emodesk knows.")
     msub = md.add_subparsers(dest="models_command", metavar="ACTION", parser_class=_Parser)
     ls = msub.add_parser("list", help="every known model: id, kind, licence, present or missing, path")
@@ -118,7 +128,14 @@ def _configure_logging(verbosity: int) -> None:
     logging.basicConfig(level=level, format="emodesk: %(levelname)s: %(message)s", stream=sys.stderr)
 
 
+COMMANDS = ("analyze", "models", "gui")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    # `emodesk` opens the window; `emodesk FILE` opens it on FILE (a file is not a command name)
+    if not argv or (argv[0] not in COMMANDS and not argv[0].startswith("-")):
+        argv = ["gui", *argv]
     parser = build_parser()
     args = parser.parse_args(argv)
     _configure_logging(args.verbose)
@@ -127,6 +144,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _cmd_analyze(args)
         if args.command == "models":
             return _cmd_models(args, parser)
+        if args.command == "gui":
+            from emodesk.ui.app import run_gui
+
+            return run_gui(args.path, theme=args.theme)
         parser.print_help()
         return 0
     except EmodeskError as exc:

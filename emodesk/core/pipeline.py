@@ -77,12 +77,14 @@ class Pipeline:
         *,
         live: bool | None = None,
         stop: threading.Event | None = None,
+        keep_images: bool = False,
     ) -> Iterator[FrameResult]:
         """Yield one FrameResult per processed frame until the source ends or ``stop`` is set.
 
         ``live`` defaults to the source's nature (cameras and streams are live). In file mode every frame
         is processed in order; in live mode the newest frame wins and skipped ones are counted.
         Breaking out of the loop, or closing the generator, stops the reader thread too.
+        ``keep_images`` attaches each decoded frame to its result (``result.image``) for display.
         """
         own_source = not isinstance(source, FrameSource)
         src = open_source(source) if own_source else source
@@ -106,7 +108,11 @@ class Pipeline:
                     smoother.reset()
                 detect = still or cut or processed % self.settings.detect_every == 0
                 result = self._process(item.frame, tracker, smoother, detect=detect, dropped=item.dropped_before)
-                yield dataclasses.replace(result, shot_cut=cut) if cut else result
+                if cut or keep_images:
+                    result = dataclasses.replace(
+                        result, shot_cut=cut, image=item.frame.image if keep_images else None
+                    )
+                yield result
                 processed += 1
         finally:
             frames.close()  # joins the reader thread now, not whenever the generator is collected

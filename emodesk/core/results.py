@@ -6,6 +6,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
+
 from emodesk.inference.types import Box, Point
 
 
@@ -75,6 +77,8 @@ class FrameResult:
     captured_at: float = 0.0
     frame_shape: tuple[int, int] = (0, 0)  # (height, width)
     shot_cut: bool = False  # this frame starts a new shot: tracks were reset before it
+    # the decoded BGR frame, only when the caller asked for it (run(keep_images=True)); never serialised
+    image: np.ndarray | None = field(default=None, repr=False, compare=False)
 
     def to_json(self) -> dict[str, Any]:
         """The session file's per-frame record (timings and drops are kept for diagnosis)."""

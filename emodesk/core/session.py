@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-import tempfile
 import time
 from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping, Sequence
@@ -21,6 +20,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from emodesk import __version__
+from emodesk.core.atomic import atomic_text_file
 from emodesk.core.results import FrameResult
 from emodesk.core.settings import Settings
 from emodesk.core.sources import SourceInfo
@@ -220,12 +220,14 @@ def write_session_from_journal(journal_path: Path, session_path: Path) -> dict[s
     header: dict[str, Any] | None = None
     end: dict[str, Any] | None = None
     summary: SessionSummary | None = None
+    seen: set[int] = set()
     for record in read_journal(journal_path):
         kind = record.get("type")
         if kind == "header":
             header = record
             summary = SessionSummary(record["labels"])
-        elif kind == "frame" and summary is not None:
+        elif kind == "frame" and summary is not None and record["index"] not in seen:
+            seen.add(record["index"])
             summary.add(record)
         elif kind == "end":
             end = record
@@ -248,33 +250,22 @@ def write_session_from_journal(journal_path: Path, session_path: Path) -> dict[s
     )
     head = json.dumps(document, indent=1)
     assert head.endswith("\n}")
-    try:
-        fd, tmp_name = tempfile.mkstemp(prefix=".tmp-", suffix=".json", dir=session_path.parent)
-    except OSError as exc:
-        raise OutputError(f"{session_path.parent}: cannot write ({exc.strerror})") from exc
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as out:
-            # frames are streamed from the journal one line at a time
-            out.write(head[:-2] + ',\n "frames": [')
-            first = True
-            for record in read_journal(journal_path):
-                if record.get("type") != "frame":
-                    continue
-                record.pop("type")
-                # timings differ run to run; the summary keeps their means, frames[] stay reproducible
-                record.pop("timings", None)
-                out.write(("\n  " if first else ",\n  ") + json.dumps(record, separators=(",", ":")))
-                first = False
-            out.write("\n ]\n}\n")
-            out.flush()
-            os.fsync(out.fileno())
-        os.replace(tmp_name, session_path)
-    except OSError as exc:
-        Path(tmp_name).unlink(missing_ok=True)
-        raise OutputError(f"{session_path}: cannot write ({exc.strerror})") from exc
-    except BaseException:
-        Path(tmp_name).unlink(missing_ok=True)
-        raise
+    with atomic_text_file(session_path) as out:
+        # frames are streamed from the journal one line at a time
+        out.write(head[:-2] + ',\n "frames": [')
+        first = True
+        seen.clear()
+        for record in read_journal(journal_path):
+            # a seek in the GUI can analyse a frame twice: the session keeps its first result
+            if record.get("type") != "frame" or record["index"] in seen:
+                continue
+            seen.add(record["index"])
+            record.pop("type")
+            # timings differ run to run; the summary keeps their means, frames[] stay reproducible
+            record.pop("timings", None)
+            out.write(("\n  " if first else ",\n  ") + json.dumps(record, separators=(",", ":")))
+            first = False
+        out.write("\n ]\n}\n")
     return document
 
 

@@ -151,13 +151,14 @@ class VideoFileSource(FrameSource):
     camera (a virtual camera for tests and demos).
     """
 
-    def __init__(self, path: Path, *, realtime: bool = False) -> None:
+    def __init__(self, path: Path, *, realtime: bool = False, start_frame: int = 0) -> None:
         super().__init__()
         _check_readable_file(path)
         if path.is_dir():
             raise SourceError(f"{path}: is a folder, not a video")
         self.path = path
         self.realtime = realtime
+        self.start_frame = max(0, int(start_frame))
         self._cap = cv2.VideoCapture(str(path))
         if not self._cap.isOpened():
             self._cap.release()
@@ -184,11 +185,14 @@ class VideoFileSource(FrameSource):
             live=realtime,
         )
         self.frames_read = 0
+        if self.start_frame:
+            # seeking: the GUI's slider and frame step restart the run here
+            self._cap.set(cv2.CAP_PROP_POS_FRAMES, self.start_frame)
 
     def frames(self) -> Iterator[Frame]:
         fps = self.info.fps or DEFAULT_FPS
-        start = time.monotonic()
-        index = 0
+        start = time.monotonic() - self.start_frame / fps
+        index = self.start_frame
         while True:
             t0 = time.perf_counter()
             ok, image = self._cap.read()
@@ -333,8 +337,13 @@ def open_source(
     realtime: bool = False,
     width: int | None = None,
     height: int | None = None,
+    start_frame: int = 0,
 ) -> FrameSource:
-    """Open a video file, image, folder of images, camera (``0``, ``/dev/video0``) or stream URL."""
+    """Open a video file, image, folder of images, camera (``0``, ``/dev/video0``) or stream URL.
+
+    ``start_frame`` (video files only) starts reading there; ``width``/``height`` ask a camera for a
+    resolution (it may pick the nearest it supports; ``info`` says what it gave).
+    """
     if isinstance(target, int) or (isinstance(target, str) and target.isdigit()):
         return CaptureSource(int(target), kind="camera", width=width, height=height)
     text = str(target)
@@ -348,5 +357,5 @@ def open_source(
         return ImageFolderSource(path)
     if path.suffix.lower() in IMAGE_EXTENSIONS:
         return ImageSource(path)
-    return VideoFileSource(path, realtime=realtime)
+    return VideoFileSource(path, realtime=realtime, start_frame=start_frame)
 

@@ -1,1 +1,1 @@
-"""The desktop window (PySide6 + pyqtgraph): a thin layer over emodesk.core. Not in this build yet."""
+"""The desktop window (PySide6 + pyqtgraph): a thin layer over emodesk.core; panels each in their own module."""

@@ -200,7 +200,7 @@ def test_truncated_video_keeps_what_decodes(tmp_path: Path, kind: str) -> None:
 
 def test_usage_errors_exit_2(tmp_path: Path) -> None:
     for args in (["analyze"], ["analyze", "x.mp4", "--threshold", "2"], ["analyze", "x.mp4", "--bogus"],
-                 ["analyze", "x.mp4", "--det-size", "big"], ["nonsense"]):
+                 ["analyze", "x.mp4", "--det-size", "big"], ["models", "bogus"]):
         run = emodesk(*args)
         assert run.returncode == 2, args
         assert "usage error" in run.stderr and "Traceback" not in run.stderr

@@ -1,0 +1,458 @@
+"""Live line graph of the smoothed emotion probabilities over the last ``window_s`` seconds of media time.
+
+Threading: results are produced on the pipeline's worker thread, but the main window hands them to this
+widget on the GUI thread (a queued signal). ``add_result`` only copies numbers into preallocated ring
+buffers; ``refresh`` - called by the main window's ~30 Hz display timer - is the only place that touches
+pyqtgraph, and it does nothing when no new data arrived since the previous call. So a 60 fps source does
+not cost 60 redraws per second, and a paused source costs nothing.
+
+Memory is bounded: every track owns one ring of fixed capacity (``max(4096, window_s * 120)`` samples,
+capped at 2**17: the whole window up to 120 fps of media time; faster sources or huge windows show a
+shorter stretch), and a track not seen for longer than the window is dropped - it could not be displayed
+any more anyway. So 8 faces for hours hold 9 rings (8 faces + the mean), about 2.7 MB at a 30 s window.
+
+Seeking: when a result's time is earlier than the newest one seen (the user scrubbed back, or a file was
+restarted), every sample at or after the new time is discarded and a gap is put in each line, so the
+graph continues from the seek point with the history before it intact and never draws a line backwards
+in time (pyqtgraph's clip-to-view also needs increasing x values).
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import pyqtgraph as pg
+from pyqtgraph.exporters import ImageExporter
+from PySide6.QtCore import QEvent
+from PySide6.QtGui import QColor, QFont, QFontMetrics, QPalette, QResizeEvent
+from PySide6.QtWidgets import QVBoxLayout, QWidget
+
+from emodesk.core.palette import emotion_rgb
+from emodesk.core.results import FrameResult
+from emodesk.errors import OutputError
+from emodesk.inference.labels import CANONICAL_LABELS
+
+log = logging.getLogger(__name__)
+
+MIN_CAPACITY = 4096
+MAX_CAPACITY = 1 << 17  # ~9.4 MB per track with 8 labels; 72 min of window at 30 fps
+MAX_RATE_HZ = 120.0  # samples per second of media time a ring holds for a full window
+EXPORT_MIN_WIDTH = 1200
+COMPACT_HEIGHT = 260  # below this the axis titles are hidden so the lines keep some room
+LEGEND_PT = 9
+MEAN_TITLE = "All faces (mean)"
+
+
+def ring_capacity(window_s: float) -> int:
+    """Samples per ring for a window: the whole window up to MAX_RATE_HZ, within [MIN_CAPACITY, MAX_CAPACITY]."""
+    return min(MAX_CAPACITY, max(MIN_CAPACITY, math.ceil(window_s * MAX_RATE_HZ)))
+
+
+class SampleRing:
+    """A fixed-capacity circular buffer of (time, one value per label) samples in time order.
+
+    Values are stored label-major, ``(n_labels, capacity)``, so that each label's series is a contiguous
+    run of memory when it is copied out for a curve.
+    """
+
+    __slots__ = ("times", "values", "head", "count")
+
+    def __init__(self, n_labels: int, capacity: int) -> None:
+        self.times = np.full(capacity, np.nan)
+        self.values = np.full((n_labels, capacity), np.nan)
+        self.head = 0  # physical index the next sample goes to
+        self.count = 0  # valid samples, oldest at physical index (head - count) % capacity
+
+    @property
+    def capacity(self) -> int:
+        return self.times.shape[0]
+
+    @property
+    def nbytes(self) -> int:
+        return self.times.nbytes + self.values.nbytes
+
+    def append(self, t: float, row: np.ndarray) -> None:
+        h = self.head
+        self.times[h] = t
+        self.values[:, h] = row
+        self.head = (h + 1) % self.capacity
+        if self.count < self.capacity:
+            self.count += 1
+
+    def last_time(self) -> float:
+        return float(self.times[(self.head - 1) % self.capacity]) if self.count else -math.inf
+
+    def _start(self) -> int:
+        return (self.head - self.count) % self.capacity
+
+    def _first_at_or_after(self, t: float) -> int:
+        """Logical index (0 = oldest) of the first sample with time >= t; ``count`` when there is none."""
+        start, cap = self._start(), self.capacity
+        end1 = min(start + self.count, cap)
+        first = self.times[start:end1]  # the older part, before the physical wrap
+        if first.size and first[-1] >= t:
+            return int(np.searchsorted(first, t, side="left"))
+        second = self.times[: self.count - first.size]
+        return first.size + int(np.searchsorted(second, t, side="left"))
+
+    def since(self, t0: float) -> tuple[np.ndarray, np.ndarray]:
+        """Copies of the samples with time >= t0, oldest first: times ``(n,)`` and values ``(n_labels, n)``.
+
+        Copies, not views: pyqtgraph keeps the arrays it is given, and the ring overwrites in place.
+        """
+        i = self._first_at_or_after(t0)
+        cap = self.capacity
+        a = (self._start() + i) % cap
+        n = self.count - i
+        if a + n <= cap:
+            return self.times[a : a + n].copy(), self.values[:, a : a + n].copy()
+        idx = np.r_[a:cap, 0 : a + n - cap]
+        return self.times[idx], self.values[:, idx]
+
+    def truncate_from(self, t: float) -> None:
+        """Forget every sample with time >= t (the newest ones)."""
+        keep = self._first_at_or_after(t)
+        self.head = (self._start() + keep) % self.capacity
+        self.count = keep
+
+    def resized(self, capacity: int) -> SampleRing:
+        """A ring of another capacity holding the newest samples of this one."""
+        ring = SampleRing(self.values.shape[0], capacity)
+        times, values = self.since(-math.inf)
+        n = min(times.size, capacity)
+        if n:
+            ring.times[:n] = times[-n:]
+            ring.values[:, :n] = values[:, -n:]
+            ring.count = n
+            ring.head = n % capacity
+        return ring
+
+
+class EmotionGraph(QWidget):
+    """Smoothed probability per emotion over media time, for one face or the mean of all faces."""
+
+    def __init__(self, labels: Sequence[str] = CANONICAL_LABELS, window_s: float = 30.0, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        if not window_s > 0:
+            raise ValueError(f"window_s must be > 0, got {window_s!r}")
+        self._window_s = float(window_s)
+        self._capacity = ring_capacity(self._window_s)
+        self._labels: tuple[str, ...] = ()
+        self._selected: int | None = None
+
+        self.plot_widget = pg.PlotWidget(parent=self)
+        self.plot_item: pg.PlotItem = self.plot_widget.getPlotItem()
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addWidget(self.plot_widget)
+
+        plot = self.plot_item
+        plot.setLabel("bottom", "media time", units="s")
+        # Plain seconds: pyqtgraph would otherwise relabel the axis "ks" once a video passes 1000 s.
+        plot.getAxis("bottom").enableAutoSIPrefix(False)
+        plot.setLabel("left", "probability")
+        # Some headroom: with the grid on, pyqtgraph drops a tick label that would stick out of the view
+        # box, and "1.0" right at the top edge would vanish from the scale.
+        plot.setYRange(0.0, 1.0, padding=0.05)
+        # The x range is driven by the data clock (a scrolling window); the user zooming or the view
+        # auto-ranging would fight it on every refresh.
+        plot.setMouseEnabled(x=False, y=False)
+        plot.disableAutoRange()
+        plot.hideButtons()
+        plot.setMenuEnabled(False)
+        plot.showGrid(x=True, y=True, alpha=0.15)
+        for name in ("left", "bottom"):
+            # No third, finest tick level: its grid lines are dense clutter and, redrawn on every scroll
+            # step, cost ~15 ms per frame on a software-rendered window (~2.5 ms without them).
+            plot.getAxis(name).setStyle(maxTickLevel=1)
+        plot.setClipToView(True)
+        plot.setDownsampling(auto=True, mode="peak")
+        # Outside the view box, below the x axis: a legend inside it would hide the top of the lines,
+        # which is exactly where the dominant emotion is drawn.
+        self.legend = pg.LegendItem(colCount=4, horSpacing=6, labelTextSize=f"{LEGEND_PT}pt", frame=False)
+        plot.layout.addItem(self.legend, 4, 1)
+
+        self.curves: dict[str, pg.PlotDataItem] = {}
+        self._set_labels(labels)
+        self._apply_palette()
+        self._update_title()
+        self._fit_to_size()
+
+    # ---- public API -------------------------------------------------------------------------------
+
+    @property
+    def labels(self) -> tuple[str, ...]:
+        return self._labels
+
+    @property
+    def window_s(self) -> float:
+        return self._window_s
+
+    @property
+    def capacity(self) -> int:
+        """Samples each ring holds (constant for a given window: memory does not grow with run time)."""
+        return self._capacity
+
+    @property
+    def selected(self) -> int | None:
+        """The face (track ID) shown, or None for the mean of all faces."""
+        return self._selected
+
+    @property
+    def track_ids(self) -> list[int]:
+        """The faces with data in memory (seen within the last window), in ID order."""
+        return sorted(self._tracks)
+
+    @property
+    def title(self) -> str:
+        return MEAN_TITLE if self._selected is None else f"Face #{self._selected}"
+
+    def set_labels(self, labels: Sequence[str]) -> None:
+        """Show these labels (the model changed); clears all data, since old rows have another layout."""
+        self._set_labels(labels)
+        self._apply_palette()  # the new legend labels need the text colour
+        self._fit_to_size()
+        self.refresh()
+
+    def set_window(self, seconds: float) -> None:
+        """Show the last ``seconds`` of media time; resizes the rings when the needed capacity changes."""
+        if not seconds > 0:
+            raise ValueError(f"window must be > 0 seconds, got {seconds!r}")
+        self._window_s = float(seconds)
+        capacity = ring_capacity(self._window_s)
+        if capacity != self._capacity:
+            self._capacity = capacity
+            self._tracks = {tid: ring.resized(capacity) for tid, ring in self._tracks.items()}
+            self._mean = self._mean.resized(capacity)
+        self._dirty = True
+
+    def add_result(self, result: FrameResult) -> None:
+        """Store one frame's smoothed probabilities (cheap; drawing happens in refresh())."""
+        t = float(result.time_s)
+        if not math.isfinite(t):
+            log.debug("frame %d has no finite time (%r); not graphed", result.index, result.time_s)
+            return
+        if t < self._latest_t:
+            self._rewind(t)
+        if self._origin_t is None:
+            self._origin_t = t
+
+        n = len(self._labels)
+        index = self._label_index
+        rows = np.full((len(result.faces), n), np.nan)
+        for k, face in enumerate(result.faces):
+            row = rows[k]
+            for label, p in face.smoothed.items():
+                j = index.get(label)
+                if j is not None:  # labels the model lacks stay NaN: no line rather than a false zero
+                    row[j] = p
+            ring = self._tracks.get(face.track_id)
+            if ring is None:
+                ring = self._tracks[face.track_id] = SampleRing(n, self._capacity)
+            elif self._prev_t is not None and ring.last_time() < self._prev_t:
+                # The face was missing from the previous frame: break its line instead of bridging the gap.
+                ring.append(self._prev_t, self._nan_row)
+            ring.append(t, row)
+
+        if rows.shape[0]:
+            finite = np.isfinite(rows)
+            total = np.where(finite, rows, 0.0).sum(axis=0)
+            seen = finite.sum(axis=0)
+            mean = np.divide(total, seen, out=np.full(n, np.nan), where=seen > 0)
+        else:
+            mean = self._nan_row  # no face in this frame: a gap in the mean line
+        self._mean.append(t, mean)
+
+        self._latest_t = self._prev_t = t
+        self._drop_stale(t)
+        self._dirty = True
+
+    def select(self, track_id: int | None) -> None:
+        """Show one face (its track ID) or, with None, the mean of all faces; redraws at once."""
+        self._selected = None if track_id is None else int(track_id)
+        self._update_title()
+        self._dirty = True
+        self.refresh()  # a user action: answer now rather than on the next timer tick
+
+    def refresh(self) -> None:
+        """Push the visible window of the selected series into the curves (no-op without new data)."""
+        if not self._dirty:
+            return
+        self._dirty = False
+        ring = self._mean if self._selected is None else self._tracks.get(self._selected)
+        t0 = self._latest_t - self._window_s
+        if ring is not None and ring.count:
+            times, values = ring.since(t0)
+        else:
+            times, values = np.empty(0), np.empty((len(self._labels), 0))
+        for j, label in enumerate(self._labels):
+            self.curves[label].setData(times, values[j])
+        self._update_x_range()
+
+    def clear(self) -> None:
+        """Forget all data (a new source); the selection goes back to all faces."""
+        self._tracks: dict[int, SampleRing] = {}
+        self._mean = SampleRing(len(self._labels), self._capacity)
+        self._latest_t = -math.inf
+        self._prev_t: float | None = None
+        self._origin_t: float | None = None
+        self._selected = None
+        self._update_title()
+        self._dirty = True
+        self.refresh()
+
+    def memory_bytes(self) -> int:
+        """Bytes held by the ring buffers (for diagnostics and the memory-bound test)."""
+        return self._mean.nbytes + sum(r.nbytes for r in self._tracks.values())
+
+    def export_png(self, path: Path) -> Path:
+        """Write the graph as it is shown to a PNG at least EXPORT_MIN_WIDTH pixels wide; returns the path."""
+        path = Path(path)
+        self.refresh()
+        item = self.plot_item
+        shown = item.geometry()
+        try:
+            # Lay the plot out at the export size and render 1:1, instead of letting the exporter scale a
+            # small on-screen plot up: scaling gives fat text and lines, and the legend (drawn ignoring
+            # transformations) would not scale with the rest.
+            size = self._export_size(shown.width(), shown.height())
+            self._fit_legend(size[0])
+            item.setGeometry(0, 0, *size)
+            item.layout.activate()
+            exporter = ImageExporter(item)
+            params = exporter.parameters()
+            params["width"] = max(EXPORT_MIN_WIDTH, int(params["width"]))  # the height follows the aspect
+            # Opaque, so the file reads the same in any viewer, whatever the window's theme.
+            params["background"] = self.palette().color(QPalette.ColorRole.Window)
+            image = exporter.export(toBytes=True)
+        except Exception as exc:  # pyqtgraph raises bare Exceptions
+            raise OutputError(f"cannot render the emotion graph for {path}: {exc}") from exc
+        finally:
+            item.setGeometry(shown)
+            self._fit_to_size()
+        if image is None or image.isNull():
+            raise OutputError(f"cannot render the emotion graph for {path}: empty image")
+        if not path.parent.is_dir():
+            raise OutputError(f"cannot write {path}: folder {path.parent} does not exist")
+        if not image.save(str(path), "PNG"):
+            raise OutputError(f"cannot write {path}: not writable (permissions or disk full?)")
+        log.info("graph exported to %s (%dx%d)", path, image.width(), image.height())
+        return path
+
+    # ---- internals --------------------------------------------------------------------------------
+
+    def _set_labels(self, labels: Sequence[str]) -> None:
+        self._labels = tuple(labels)
+        self._label_index = {label: j for j, label in enumerate(self._labels)}
+        self._nan_row = np.full(len(self._labels), np.nan)
+        self._nan_row.setflags(write=False)
+        for curve in self.curves.values():
+            self.plot_item.removeItem(curve)
+        self.legend.clear()
+        self.curves = {}
+        for label in self._labels:
+            curve = pg.PlotDataItem(
+                pen=pg.mkPen(color=emotion_rgb(label), width=2),
+                name=label,
+                # 'finite' breaks the line at NaN (gaps, labels a model lacks); the rings never hold inf,
+                # so pyqtgraph's per-refresh finite scan can be skipped.
+                connect="finite",
+                skipFiniteCheck=True,
+            )
+            self.plot_item.addItem(curve)
+            self.legend.addItem(curve, label)
+            self.curves[label] = curve
+        self.clear()
+
+    def _rewind(self, t: float) -> None:
+        """Time went backwards (a seek): drop what lies at or after ``t`` and break every line there."""
+        log.debug("media time went back from %.3f s to %.3f s; graph history after it dropped", self._latest_t, t)
+        for ring in (*self._tracks.values(), self._mean):
+            ring.truncate_from(t)
+            if ring.count:
+                ring.append(t, self._nan_row)
+        self._tracks = {tid: ring for tid, ring in self._tracks.items() if ring.count}
+        self._latest_t = t
+        self._prev_t = None
+        if self._origin_t is not None and t < self._origin_t:
+            self._origin_t = t
+
+    def _drop_stale(self, now: float) -> None:
+        cutoff = now - self._window_s
+        stale = [tid for tid, ring in self._tracks.items() if ring.last_time() < cutoff]
+        for tid in stale:
+            del self._tracks[tid]
+        if stale:
+            log.debug("dropped graph history of faces %s (not seen for %.0f s)", stale, self._window_s)
+
+    def _update_x_range(self) -> None:
+        if not math.isfinite(self._latest_t):
+            lo, hi = 0.0, self._window_s
+        else:
+            hi = self._latest_t
+            lo = hi - self._window_s
+            if self._origin_t is not None and lo < self._origin_t:
+                # Until a full window has passed, fill it from the left instead of showing negative time.
+                lo, hi = self._origin_t, self._origin_t + self._window_s
+        self.plot_item.setXRange(lo, hi, padding=0)
+
+    def _update_title(self) -> None:
+        colour = self.palette().color(QPalette.ColorRole.WindowText).name()
+        self.plot_item.setTitle(self.title, color=colour, size="11pt")
+
+    def _apply_palette(self) -> None:
+        """Follow the widget palette (light or dark Fusion) for background, axes, grid, title and legend."""
+        pal = self.palette()
+        background = pal.color(QPalette.ColorRole.Window)
+        text = pal.color(QPalette.ColorRole.WindowText)
+        self.plot_widget.setBackground(background)
+        axis_colour = QColor(text)
+        axis_colour.setAlpha(160)  # axes and grid a step quieter than the text and the data
+        for name in ("left", "bottom"):
+            axis = self.plot_item.getAxis(name)
+            axis.setPen(pg.mkPen(axis_colour))
+            axis.setTextPen(pg.mkPen(text))
+        self.legend.setLabelTextColor(text)
+        for _sample, label_item in self.legend.items:
+            # setLabelTextColor only stores the colour; the text is rendered again only by setText.
+            label_item.setText(label_item.text, color=text)
+        self._update_title()
+
+    @staticmethod
+    def _export_size(width: float, height: float) -> tuple[int, int]:
+        """At least EXPORT_MIN_WIDTH wide, keeping the on-screen shape unless it is odd (or never shown)."""
+        w = max(EXPORT_MIN_WIDTH, int(width))
+        aspect = width / height if height > 0 else 0.0
+        if not 1.2 <= aspect <= 4.0:
+            aspect = 2.0
+        return w, round(w / aspect)
+
+    def _fit_legend(self, width: float) -> None:
+        """As many legend columns as fit the width: one row when wide, so the lines keep the height."""
+        font = QFont(self.font())
+        font.setPointSizeF(LEGEND_PT)
+        text = max((QFontMetrics(font).horizontalAdvance(label) for label in self._labels), default=40)
+        entry = 20 + 6 + text + 24  # sample line, spacing, text, gap to the next entry
+        columns = max(1, min(len(self._labels), int((width - 60) // entry)))
+        if columns != self.legend.columnCount:
+            self.legend.setColumnCount(columns)
+
+    def _fit_to_size(self) -> None:
+        self._fit_legend(self.width())
+        compact = self.height() < COMPACT_HEIGHT
+        for name in ("left", "bottom"):
+            self.plot_item.getAxis(name).showLabel(not compact)
+
+    def resizeEvent(self, event: QResizeEvent) -> None:
+        super().resizeEvent(event)
+        self._fit_to_size()
+
+    def changeEvent(self, event: QEvent) -> None:
+        # hasattr: Qt may deliver a palette change while __init__ is still building the plot.
+        if event.type() in (QEvent.Type.PaletteChange, QEvent.Type.StyleChange) and hasattr(self, "legend"):
+            self._apply_palette()
+        super().changeEvent(event)
