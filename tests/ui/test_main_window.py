@@ -45,6 +45,8 @@ def make_window(qtbot, ini: Path, recovery: Path):  # noqa: ANN001, ANN201
         qs = QSettings(str(ini), QSettings.Format.IniFormat)
         window = MainWindow(qs, offer_recovery=False)
         window.settings = Settings(device="cpu", **settings)
+        # a real modal dialog would block the test run; tests that care answer it themselves
+        window.ask_unsaved = lambda: "discard"  # type: ignore[method-assign]
         qtbot.addWidget(window)
         window.show()
         windows.append(window)
@@ -53,7 +55,7 @@ def make_window(qtbot, ini: Path, recovery: Path):  # noqa: ANN001, ANN201
     yield make
     for window in windows:
         window.ask_unsaved = lambda: "discard"  # type: ignore[method-assign]
-        window.close()
+        window.close()  # pytest-qt may have closed it already; closing twice is harmless
         assert window.thread.isFinished(), "the analysis thread is still running"
     assert not [t for t in threading.enumerate() if t.name == "emodesk-reader" and t.is_alive()]
 
@@ -226,3 +228,42 @@ def test_recovery_of_a_journal_left_by_a_crash(qtbot, make_window, recovery: Pat
     jsonschema.Draft202012Validator(SCHEMA).validate(data)
     assert data["status"] == "recovered" and data["frames_processed"] == 2
     assert not dead.exists()
+
+
+def test_recording_the_annotated_live_view(qtbot, make_window, tmp_path: Path) -> None:  # noqa: ANN001
+    window = make_window()
+    window.open_camera(str(CLIP), virtual=True)
+    qtbot.waitUntil(lambda: window.store is not None and len(window.store) >= 2, timeout=30000)
+    out = tmp_path / "live.avi"  # MJPG: close to lossless, so pixels can be compared
+    written = []
+    original_write = None
+
+    def spy(frame):  # noqa: ANN001, ANN202
+        written.append(frame.copy())
+        return original_write(frame)
+
+    window.start_recording(out)
+    original_write = window._recorder.write
+    window._recorder.write = spy
+    qtbot.waitUntil(lambda: window._recorder is not None and window._recorder.frames >= 20, timeout=30000)
+    window.toggle_recording()  # stop
+    assert window._recorder is None
+    cap = cv2.VideoCapture(str(out))
+    frames = int(cap.get(cv2.CAP_PROP_FRAME_COUNT))
+    ok, first = cap.read()
+    cap.release()
+    assert ok and frames >= 20 and first.shape[:2] == (480, 480)
+    # what was recorded is the annotated frame (overlay included), not the raw video
+    assert np.abs(first.astype(int) - written[0].astype(int)).mean() < 3
+    result = window.store.results[0]
+    assert window.record_action.isChecked() is False
+    assert result.faces  # the clip always has its face, so every recorded frame has a box
+
+
+def test_recent_files_are_remembered(qtbot, make_window) -> None:  # noqa: ANN001
+    window = make_window()
+    window.open_path(TEST_IMAGES / "single_smile.jpg")
+    window.open_path(TEST_IMAGES / "group6_test_image.jpg")
+    qtbot.waitUntil(lambda: window.store is not None and len(window.store) == 1, timeout=30000)
+    recent = make_window()._recent()
+    assert recent[:2] == [str(TEST_IMAGES / "group6_test_image.jpg"), str(TEST_IMAGES / "single_smile.jpg")]
