@@ -29,6 +29,8 @@ examples:
   emodesk analyze clip.mp4 --detect-every 3 --smoothing 0.5 --threshold 0.7
   emodesk models list                                 every known model, its licence and where it is
   emodesk models download scrfd_10g                   fetch a download-only model (sha256 checked)
+  emodesk models bench                                ms per face of each emotion model at batch 1 and 8
+  emodesk eval faces/ --emotion mini_xception         accuracy, F1, confusion matrix on labelled faces
 
 models are looked for in $EMODESK_MODEL_DIR, the project's models/ folder, then the per-user data folder;
 missing ones are downloaded unless --offline or EMODESK_OFFLINE=1.
@@ -112,11 +114,41 @@ def build_parser() -> argparse.ArgumentParser:
     gui.add_argument("path", nargs="?", metavar="PATH", help="video, image or folder to analyse at once")
     gui.add_argument("--theme", choices=("auto", "dark", "light"), default="auto", help="colour theme (default: follow the OS)")
 
+    ev = sub.add_parser(
+        "eval",
+        help="measure an emotion model's accuracy on a labelled image folder",
+        description=(
+            "Classify every image listed in a labels CSV (columns path,label; paths relative to the CSV) and "
+            "report accuracy, balanced accuracy, macro F1, per-class precision/recall/F1 and the confusion "
+            "matrix. Unreadable images are listed and left out; with --crop detect, images where no face is "
+            "found are listed and counted as wrong."
+        ),
+    )
+    ev.add_argument("folder", type=Path, metavar="FOLDER", help="labelled image folder (e.g. ../shared/data/fer2013/val)")
+    ev.add_argument("--labels", type=Path, metavar="CSV", help="labels file, columns path,label (default: FOLDER/labels.csv)")
+    ev.add_argument("--emotion", metavar="ID", help="emotion model id (default: the manifest's)")
+    ev.add_argument("--detector", metavar="ID", help="face detector for --crop detect (default: the manifest's)")
+    ev.add_argument("--crop", choices=("whole", "detect"), default="whole", help="whole: each image is a face crop (default); detect: find the face first")
+    ev.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto", help="where models run (default: auto)")
+    ev.add_argument("--out", "-o", type=Path, metavar="JSON", help="write the full report (metrics, confusion, per-image predictions) as JSON")
+    ev.add_argument("--confusion-png", type=Path, metavar="PATH", help="draw the row-normalised confusion matrix as a PNG")
+    ev.add_argument("--batch", type=_positive_int, default=64, metavar="N", help="images per classifier call (default: 64)")
+    ev.add_argument("--quiet", "-q", action="store_true", help="print only the one-line summary (and errors)")
+
     md = sub.add_parser("models", help="list, verify and download models", description="Manage the ONNX models emodesk knows.")
     msub = md.add_subparsers(dest="models_command", metavar="ACTION", parser_class=_Parser)
     ls = msub.add_parser("list", help="every known model: id, kind, licence, present or missing, path")
     ls.add_argument("--json", action="store_true", help="machine-readable output")
     msub.add_parser("verify", help="check the sha256 of every model file found; exit 1 if one is corrupt or a default is missing")
+    bench = msub.add_parser(
+        "bench",
+        help="time emotion models per face at batch 1 and 8 (crop + preprocessing + inference)",
+        description="Median milliseconds per face for each present emotion model (or the ids given), "
+        "crop and preprocessing included, on synthetic faces. Figures for comparison; these machines are noisy.",
+    )
+    bench.add_argument("ids", nargs="*", metavar="ID", help="emotion model ids (default: every one present)")
+    bench.add_argument("--device", choices=("auto", "cpu", "cuda", "tensorrt"), default="cpu")
+    bench.add_argument("--repeats", type=_positive_int, default=30, metavar="N")
     dl = msub.add_parser("download", help="download models into the per-user folder (sha256 checked)")
     dl.add_argument("ids", nargs="*", metavar="ID", help="model ids (see `emodesk models list`)")
     dl.add_argument("--all", action="store_true", help="every model that has a download URL")
@@ -128,7 +160,7 @@ def _configure_logging(verbosity: int) -> None:
     logging.basicConfig(level=level, format="emodesk: %(levelname)s: %(message)s", stream=sys.stderr)
 
 
-COMMANDS = ("analyze", "models", "gui")
+COMMANDS = ("analyze", "eval", "models", "gui")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -142,6 +174,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.command == "analyze":
             return _cmd_analyze(args)
+        if args.command == "eval":
+            return _cmd_eval(args)
         if args.command == "models":
             return _cmd_models(args, parser)
         if args.command == "gui":
@@ -241,6 +275,61 @@ def _cmd_analyze(args: argparse.Namespace) -> int:
     return 1 if failures else 0
 
 
+def _cmd_eval(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    from emodesk.core.atomic import atomic_text_file
+    from emodesk.core.evaluate import LabelsFileError, confusion_png, evaluate, format_report, summary_line
+    from emodesk.errors import OutputError
+
+    # fail before minutes of work if a result could not be written
+    for target in (args.out, args.confusion_png):
+        if target is not None and not target.parent.is_dir():
+            raise OutputError(f"{target}: folder {target.parent} does not exist")
+    if args.detector and args.crop == "whole":
+        print("emodesk: warning: --detector is used only with --crop detect; ignored", file=sys.stderr)
+    bars: list[tqdm] = []  # made on the first image, so that errors in the CSV or the model come first, alone
+
+    def progress(done: int, total: int) -> None:
+        if args.quiet:
+            return
+        if not bars:
+            mininterval = 0.2 if sys.stderr.isatty() else 10.0  # a log file gets a line now and then
+            bars.append(tqdm(desc="eval", total=total, unit="image", dynamic_ncols=True, leave=False, file=sys.stderr, mininterval=mininterval))
+        bars[0].update(done - bars[0].n)
+
+    try:
+        report = evaluate(
+            args.folder,
+            labels_csv=args.labels,
+            emotion=args.emotion,
+            detector=args.detector if args.crop == "detect" else None,
+            crop=args.crop,
+            device=args.device,
+            batch=args.batch,
+            progress=progress,
+        )
+    except LabelsFileError as exc:  # a malformed labels file is a usage error
+        print(f"emodesk: error: {exc}", file=sys.stderr)
+        return 2
+    finally:
+        for bar in bars:
+            bar.close()
+    if report.unreadable:
+        shown = "; ".join(f"{name} ({why})" for name, why in list(report.unreadable.items())[:5])
+        more = f"; … {len(report.unreadable) - 5} more" if len(report.unreadable) > 5 else ""
+        print(f"emodesk: warning: {len(report.unreadable)} image(s) could not be read and are left out: {shown}{more}", file=sys.stderr)
+    if report.misses:
+        print(f"emodesk: warning: no face found in {report.misses} image(s); counted as wrong (\"no_face\" in the report)", file=sys.stderr)
+    if args.out is not None:
+        with atomic_text_file(args.out) as fh:
+            fh.write(report.to_json())
+    if args.confusion_png is not None:
+        confusion_png(report, args.confusion_png)
+    print(summary_line(report) if args.quiet else format_report(report))
+    return 0
+
+
 def _cmd_models(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     from emodesk.inference import store
     from emodesk.inference.manifest import load_manifest
@@ -282,6 +371,25 @@ def _cmd_models(args: argparse.Namespace, parser: argparse.ArgumentParser) -> in
             else:
                 print(f"missing  {spec.id}")
         return 1 if bad else 0
+    if args.models_command == "bench":
+        from emodesk.inference.base import load_classifier
+        from emodesk.inference.benchmark import time_classifier
+        from emodesk.inference.manifest import CLASSIFIER
+
+        ids = args.ids or [s.id for s in manifest.of_kind(CLASSIFIER) if store.locate(s).present]
+        print(f"{'model':26} {'provider':10} {'batch 1':>12} {'batch 8':>12}   ms per face (median)")
+        failures = 0
+        for model_id in ids:
+            try:
+                classifier = load_classifier(model_id, device=args.device)
+            except EmodeskError as exc:
+                failures += 1
+                print(f"emodesk: error: {exc}", file=sys.stderr)
+                continue
+            timing = time_classifier(classifier, repeats=args.repeats)
+            provider = timing.providers[0].removesuffix("ExecutionProvider")
+            print(f"{model_id:26} {provider:10} {timing.ms_per_face[1]:12.2f} {timing.ms_per_face[8]:12.2f}")
+        return 1 if failures else 0
     if args.models_command == "download":
         ids = [s.id for s in manifest.models if s.url] if args.all else args.ids
         if not ids:
@@ -296,7 +404,7 @@ def _cmd_models(args: argparse.Namespace, parser: argparse.ArgumentParser) -> in
                 failures += 1
                 print(f"emodesk: error: {exc}", file=sys.stderr)
         return 1 if failures else 0
-    parser.exit(2, "emodesk: usage error: models needs an action: list, verify or download\n")
+    parser.exit(2, "emodesk: usage error: models needs an action: list, verify, bench or download\n")
     return 2
 
 
