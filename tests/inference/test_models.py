@@ -33,8 +33,9 @@ def test_every_family_in_the_manifest_has_an_adapter() -> None:
     for spec in load_manifest().models:
         kind = DETECTOR if spec.kind == DETECTOR else CLASSIFIER
         assert spec.family in families(kind), spec.id
-    assert load_manifest().default(DETECTOR).commercial_use  # the defaults may be used commercially
-    assert load_manifest().default(CLASSIFIER).commercial_use
+    assert load_manifest().default(DETECTOR).commercial_use
+    # the default emotion model is ours, trained on research-use data: a permissive alternative must exist
+    assert any(s.commercial_use and s.sha256 for s in load_manifest().of_kind(CLASSIFIER))
 
 
 def test_bad_manifests_are_explained(tmp_path: Path) -> None:
@@ -150,7 +151,8 @@ def test_cpu_provider_is_recorded() -> None:
     assert det.providers == ("CPUExecutionProvider",) and det.info.providers == det.providers
     emo = load_classifier(device="auto")
     assert emo.providers[-1] == "CPUExecutionProvider"
-    assert emo.info.licence == "Apache-2.0"
+    assert emo.info.licence == load_manifest().default(CLASSIFIER).licence
+    assert emo.info.sha256 == load_manifest().default(CLASSIFIER).sha256
 
 
 def test_forced_cuda_without_a_gpu_fails_clearly() -> None:
