@@ -87,6 +87,9 @@ def main() -> None:
         "## Limits",
         "- FER2013 labels are noisy (human accuracy about 65 %); faces are mostly frontal, web images.",
         "- No contempt class. Posed, subtle expressions (JAFFE) are much harder than FER2013.",
+        "- On in-the-wild video it is biased: on the shared pedestrian clip (neutral faces, many looking down)",
+        "  66 % of face-frames come out as sadness, and laughing audience faces partly as anger; the OpenCV",
+        "  RAF-DB model aligned from keypoints does not do this, so it stays emodesk's default (models/README.md).",
     ]
     print("\n".join(out))
 

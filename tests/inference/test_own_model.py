@@ -35,9 +35,10 @@ def test_shipped_weights_match_manifest_and_card(spec) -> None:  # noqa: ANN001
     assert re.search(rf"sha256 `{digest}`", card), "the model card names another file"
 
 
-def test_there_is_an_own_model_and_it_is_the_default() -> None:
+def test_an_own_model_is_registered_and_loads_through_the_common_adapter() -> None:
     assert OWN, "no model trained by this project is registered"
-    assert load_manifest().default(CLASSIFIER).id == OWN[-1].id
+    classifier = load_classifier(OWN[-1].id, device="cpu")
+    assert classifier.spec.family == "onnx_emotion" and classifier.labels == OWN[-1].labels
 
 
 def test_manifest_entry_is_what_training_fed() -> None:
