@@ -7,14 +7,19 @@ import os
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
-from typing import TextIO
+from typing import IO, TextIO
 
 from emodesk.errors import OutputError
 
 
+def atomic_text_file(path: Path, *, newline: str | None = None) -> contextlib.AbstractContextManager[TextIO]:
+    """Write UTF-8 text to ``path`` atomically (see :func:`atomic_file`)."""
+    return atomic_file(path, binary=False, newline=newline)
+
+
 @contextlib.contextmanager
-def atomic_text_file(path: Path, *, newline: str | None = None) -> Iterator[TextIO]:
-    """Write text to a temporary file beside ``path``; on success fsync it and rename it over ``path``.
+def atomic_file(path: Path, *, binary: bool = True, newline: str | None = None) -> Iterator[IO]:
+    """Write to a temporary file beside ``path``; on success fsync it and rename it over ``path``.
 
     Any failure removes the temporary file; an OSError becomes a one-line OutputError naming ``path``.
     """
@@ -24,7 +29,8 @@ def atomic_text_file(path: Path, *, newline: str | None = None) -> Iterator[Text
     except OSError as exc:
         raise OutputError(f"{path}: cannot write ({exc.strerror or exc})") from exc
     try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline=newline) as out:
+        mode = {"mode": "wb"} if binary else {"mode": "w", "encoding": "utf-8", "newline": newline}
+        with os.fdopen(fd, **mode) as out:
             yield out
             out.flush()
             os.fsync(out.fileno())

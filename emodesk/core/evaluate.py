@@ -26,7 +26,6 @@ import csv
 import json
 import logging
 import os
-import tempfile
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -38,6 +37,7 @@ import cv2
 import numpy as np
 
 from emodesk.core.sources import read_image
+from emodesk.core.atomic import atomic_file
 from emodesk.errors import EmodeskError, ModelError, OutputError, SourceError
 from emodesk.inference.base import EmotionClassifier, FaceDetector, load_classifier, load_detector
 from emodesk.inference.classifiers.normalize import to_tensor
@@ -592,16 +592,5 @@ def confusion_png(report: EvalReport, path: Path | str) -> Path:
 
 
 def _write_bytes_atomic(path: Path, data: bytes) -> None:
-    try:
-        fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=path.suffix, dir=path.parent)
-    except OSError as exc:
-        raise OutputError(f"{path}: cannot write ({exc.strerror or exc})") from exc
-    try:
-        with os.fdopen(fd, "wb") as out:
-            out.write(data)
-            out.flush()
-            os.fsync(out.fileno())
-        os.replace(tmp, path)
-    except OSError as exc:
-        Path(tmp).unlink(missing_ok=True)
-        raise OutputError(f"{path}: cannot write ({exc.strerror or exc})") from exc
+    with atomic_file(path) as out:
+        out.write(data)

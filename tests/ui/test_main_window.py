@@ -85,8 +85,10 @@ def test_dropping_a_video_fills_video_graph_faces_and_summary(qtbot, make_window
     drop(window, CLIP)
     wait_frames(qtbot, window, 60)
     qtbot.waitUntil(lambda: window.video.image is not None, timeout=5000)
-    qtbot.wait(200)  # a few display ticks
-    assert window.faces.row_count() >= 1 if hasattr(window.faces, "row_count") else True
+    qtbot.waitUntil(lambda: not window.playing, timeout=60000)
+    window._latest_dirty = True
+    window._refresh_display()  # the frame on screen is now exactly the latest result
+    assert window.faces.track_ids() == [1]
     result = window._latest
     assert result is not None and len(result.faces) == 1
     # the overlay changed pixels on the face box edge but not in a far corner
@@ -101,7 +103,6 @@ def test_dropping_a_video_fills_video_graph_faces_and_summary(qtbot, make_window
     # graph, faces and summary filled
     assert window.graph.selected is None
     assert window.summary.counts and 1 in window.summary.counts
-    qtbot.waitUntil(lambda: not window.playing, timeout=60000)
     assert len(window.store) == 250
 
 

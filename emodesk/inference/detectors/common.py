@@ -9,6 +9,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
+from emodesk.inference.base import FaceDetector
 from emodesk.inference.types import Detection
 
 log = logging.getLogger(__name__)
@@ -162,3 +163,34 @@ def finalize(
         kps = tuple((p[0], p[1]) for p in out_kps[j].tolist()) if out_kps is not None else None
         detections.append(Detection(box=(box[0], box[1], box[2], box[3]), score=score, landmarks=kps))
     return detections
+
+
+class LetterboxDetector(FaceDetector):
+    """Letterbox → one graph run → family decoder → NMS and frame coordinates; families set ``upscale``
+    and implement ``_decode`` (candidates above the threshold, in input-canvas pixels)."""
+
+    upscale: bool = True
+
+    def detect(self, frame: np.ndarray) -> list[Detection]:
+        frame = as_bgr(frame)
+        h, w = frame.shape[:2]
+        # a dynamic graph gets a canvas cropped to the resized frame (rounded to 32): the same faces,
+        # without spending up to 45% of the time on black padding rows of 16:9 and 4:3 frames
+        lb = letterbox(frame, self.input_size, upscale=self.upscale, multiple=self.multiple, trim=not self.fixed)
+        blob = to_blob(lb.image, mean=self.mean, std=self.std, swap_rb=self.swap_rb)
+        outputs = self.session.run(None, {self.input_name: blob})
+        boxes, scores, kps = self._decode(outputs, lb.image.shape[0], lb.image.shape[1])
+        return finalize(
+            boxes,
+            scores,
+            kps,
+            scale=(lb.scale_x, lb.scale_y),
+            frame_size=(w, h),
+            nms_iou=self.nms_iou,
+            max_faces=self.max_faces,
+        )
+
+    def _decode(
+        self, outputs: list[np.ndarray], height: int, width: int
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+        raise NotImplementedError

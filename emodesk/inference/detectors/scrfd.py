@@ -8,9 +8,8 @@ from typing import Any
 import numpy as np
 
 from emodesk.errors import ModelError
-from emodesk.inference.base import FaceDetector, register
-from emodesk.inference.detectors.common import as_bgr, finalize, letterbox, to_blob
-from emodesk.inference.types import Detection
+from emodesk.inference.base import register
+from emodesk.inference.detectors.common import LetterboxDetector
 
 log = logging.getLogger(__name__)
 
@@ -24,7 +23,7 @@ _LAYOUTS: dict[int, tuple[tuple[int, ...], bool]] = {
 
 
 @register("face_detector", "scrfd")
-class ScrfdDetector(FaceDetector):
+class ScrfdDetector(LetterboxDetector):
     """Letterboxes the frame into ``input_size`` and decodes the anchor-free SCRFD heads.
 
     Outputs come in a fixed order: scores per stride, then box distances per stride, then keypoint
@@ -41,25 +40,6 @@ class ScrfdDetector(FaceDetector):
         if layout is None:
             raise ModelError(f"{self.path}: {len(self.output_names)} outputs; an SCRFD graph has 6, 9, 10 or 15")
         self.strides, self.has_kps = layout
-
-    def detect(self, frame: np.ndarray) -> list[Detection]:
-        frame = as_bgr(frame)
-        h, w = frame.shape[:2]
-        # a dynamic graph gets a canvas cropped to the resized frame (rounded to 32): the same faces,
-        # without spending up to 45% of the time on black padding rows of 16:9 and 4:3 frames
-        lb = letterbox(frame, self.input_size, upscale=True, multiple=self.multiple, trim=not self.fixed)
-        blob = to_blob(lb.image, mean=self.mean, std=self.std, swap_rb=self.swap_rb)
-        outputs = self.session.run(None, {self.input_name: blob})
-        boxes, scores, kps = self._decode(outputs, lb.image.shape[0], lb.image.shape[1])
-        return finalize(
-            boxes,
-            scores,
-            kps,
-            scale=(lb.scale_x, lb.scale_y),
-            frame_size=(w, h),
-            nms_iou=self.nms_iou,
-            max_faces=self.max_faces,
-        )
 
     def _decode(
         self, outputs: list[np.ndarray], height: int, width: int

@@ -8,9 +8,8 @@ from typing import Any
 import numpy as np
 
 from emodesk.errors import ModelError
-from emodesk.inference.base import FaceDetector, register
-from emodesk.inference.detectors.common import as_bgr, finalize, letterbox, to_blob
-from emodesk.inference.types import Detection
+from emodesk.inference.base import register
+from emodesk.inference.detectors.common import LetterboxDetector
 
 log = logging.getLogger(__name__)
 
@@ -19,7 +18,7 @@ _DEFAULT_STRIDES = (8, 16, 32)
 
 
 @register("face_detector", "yunet")
-class YunetDetector(FaceDetector):
+class YunetDetector(LetterboxDetector):
     """Runs YuNet on the frame at native size (downscaled only to fit ``input_size``), as OpenCV does.
 
     A graph with a fixed input (``spec.input["fixed_size"]``) gets the frame letterboxed into exactly
@@ -29,6 +28,8 @@ class YunetDetector(FaceDetector):
     default_mean = 0.0
     default_std = 1.0
     default_color = "BGR"
+    # YuNet is trained at native scale: never upscale; a dynamic graph only needs padding to 32
+    upscale = False
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -51,24 +52,6 @@ class YunetDetector(FaceDetector):
             (h, s): hi * len(_DEFAULT_STRIDES) + si for hi, h in enumerate(_HEADS) for si, s in enumerate(_DEFAULT_STRIDES)
         }
         return _DEFAULT_STRIDES, positional
-
-    def detect(self, frame: np.ndarray) -> list[Detection]:
-        frame = as_bgr(frame)
-        h, w = frame.shape[:2]
-        # YuNet is trained at native scale: never upscale; a dynamic graph only needs padding to 32
-        lb = letterbox(frame, self.input_size, upscale=False, multiple=self.multiple, trim=not self.fixed)
-        blob = to_blob(lb.image, mean=self.mean, std=self.std, swap_rb=self.swap_rb)
-        outputs = self.session.run(None, {self.input_name: blob})
-        boxes, scores, kps = self._decode(outputs, lb.image.shape[0], lb.image.shape[1])
-        return finalize(
-            boxes,
-            scores,
-            kps,
-            scale=(lb.scale_x, lb.scale_y),
-            frame_size=(w, h),
-            nms_iou=self.nms_iou,
-            max_faces=self.max_faces,
-        )
 
     def _decode(
         self, outputs: list[np.ndarray], height: int, width: int
