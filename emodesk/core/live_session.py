@@ -12,7 +12,6 @@ import dataclasses
 import logging
 import os
 import re
-import tempfile
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -20,7 +19,7 @@ from datetime import datetime
 from pathlib import Path
 
 from emodesk.core.results import FrameResult
-from emodesk.core.session import JOURNAL_SUFFIX, SessionRecorder, load_session, read_journal
+from emodesk.core.session import JOURNAL_SUFFIX, SessionRecorder, read_journal
 from emodesk.core.settings import Settings
 from emodesk.core.sources import SourceInfo
 from emodesk.errors import EmodeskError
@@ -144,11 +143,12 @@ class SessionStore:
         return written
 
     def export_csv(self, path: Path) -> Path:
+        """Per-frame CSV: the writer needs only the labels and the frame records."""
         from emodesk.core.export import write_frames_csv
 
-        with tempfile.TemporaryDirectory(prefix="emodesk-export-") as tmp:
-            session = load_session(self.export_json(Path(tmp) / "export.session.json"))
-        return write_frames_csv(session, Path(path))
+        written = write_frames_csv({"labels": self.labels, "frames": [r.to_json() for r in self.results]}, Path(path))
+        self.exported = True
+        return written
 
     def close(self, *, keep_journal: bool = False) -> None:
         """Stop journaling; the journal is deleted unless it is still needed for recovery."""

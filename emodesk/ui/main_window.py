@@ -108,7 +108,8 @@ class MainWindow(QMainWindow):
         self._latest: FrameResult | None = None
         self._latest_dirty = False
         self._recorder: VideoRecorder | None = None
-        self._pending_models = None
+        self._pending_models = None  # the worker's current Pipeline (models, labels), set by modelsReady
+        self._virtual_camera = False
 
         # widgets
         self.video = VideoView()
@@ -284,7 +285,7 @@ class MainWindow(QMainWindow):
         path = Path(str(self.target))
         # only a video has a clock to keep pace with; stills and folders are always analysed losslessly
         video_file = file_source and not path.is_dir() and path.suffix.lower() not in IMAGE_EXTENSIONS
-        realtime = (video_file and self.transport.realtime and max_frames is None) or self._virtual_camera_flag
+        realtime = (video_file and self.transport.realtime and max_frames is None) or self._virtual_camera
         self.worker.submit(
             RunRequest(
                 run_id=self._run_id,
@@ -297,10 +298,6 @@ class MainWindow(QMainWindow):
                 camera_size=self._camera_size,
             )
         )
-
-    @property
-    def _virtual_camera_flag(self) -> bool:
-        return getattr(self, "_virtual_camera", False)
 
     @property
     def seekable(self) -> bool:

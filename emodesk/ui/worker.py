@@ -12,6 +12,7 @@ import logging
 import threading
 import time
 from dataclasses import dataclass
+from pathlib import Path
 
 from PySide6.QtCore import QObject, Signal, Slot
 
@@ -149,8 +150,6 @@ class AnalysisWorker(QObject):
 
 def source_label(info: SourceInfo) -> str:
     """Short text for the status bar."""
-    from pathlib import Path
-
     name = Path(info.path).name if info.kind in ("video", "image", "images") else info.path
     return f"{info.kind}: {name}"
 

@@ -66,7 +66,7 @@ def main() -> None:
         "## Reproduce",
         "```bash",
         'pip install -e ".[train]"',
-        t["command"].replace("python ", "python ", 1),
+        t["command"],
         "```",
         "",
         "## Results (the exported ONNX file through `emodesk eval`)",
