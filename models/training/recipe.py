@@ -55,3 +55,8 @@ def preprocess(images: Sequence[np.ndarray] | np.ndarray) -> np.ndarray:
     if isinstance(images, np.ndarray) and images.ndim == 3:
         images = images[..., None]  # (N, H, W) grey → (N, H, W, 1), the layout to_tensor takes
     return to_tensor(images, INPUT_SPEC)
+
+
+def macro_recall(y: np.ndarray, pred: np.ndarray, classes: int) -> float:
+    """Balanced accuracy: the mean recall over the classes present in ``y``."""
+    return float(np.mean([np.mean(pred[y == c] == c) for c in range(classes) if np.any(y == c)]))

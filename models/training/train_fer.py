@@ -65,8 +65,12 @@ class FlipAveraged(nn.Module):
         return 0.5 * (self.net(x) + self.net(torch.flip(x, dims=[3])))
 
 
-def augment(x: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
-    """Batch augmentation of normalised (N, 1, 48, 48) images in [-1, 1]."""
+def augment(x: torch.Tensor, gen: torch.Generator, lowres: float = 0.0) -> torch.Tensor:
+    """Batch augmentation of normalised (N, 1, 48, 48) images in [-1, 1].
+
+    ``lowres`` is the share of the batch shrunk to 12-36 px and blown back up: faces in video are often
+    smaller than 48 px, blurred by motion or compression, and the app then upscales its crop.
+    """
     n, dev = x.shape[0], x.device
 
     def uniform(lo: float, hi: float) -> torch.Tensor:
@@ -84,6 +88,12 @@ def augment(x: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
     contrast = uniform(0.75, 1.25).view(n, 1, 1, 1)
     brightness = uniform(-0.2, 0.2).view(n, 1, 1, 1)
     x = (x * contrast + brightness).clamp(-1, 1)
+    if lowres > 0:
+        side = int(torch.randint(12, 37, (1,), generator=gen, device=dev))
+        small = F.interpolate(x, size=(side, side), mode="area")
+        blurred = F.interpolate(small, size=x.shape[-2:], mode="bilinear", align_corners=False)
+        pick = (torch.rand(n, generator=gen, device=dev) < lowres).view(n, 1, 1, 1)
+        x = torch.where(pick, blurred, x)
     # random erasing: one rectangle of 2-20 % of the image, filled with noise, on half the batch
     area = uniform(0.02, 0.2)
     aspect = torch.exp(uniform(math.log(0.3), math.log(3.3)))
@@ -114,10 +124,6 @@ def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, tta: bool, b
     return float((pred == y).float().mean()), pred.cpu().numpy()
 
 
-def macro_recall(y: np.ndarray, pred: np.ndarray, classes: int) -> float:
-    return float(np.mean([np.mean(pred[y == c] == c) for c in range(classes) if np.any(y == c)]))
-
-
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--data", type=Path, required=True, help="folder with train/ and val/ (FER2013 layout)")
@@ -128,6 +134,7 @@ def main() -> None:
     ap.add_argument("--lr", type=float, default=0.05)
     ap.add_argument("--weight-decay", type=float, default=5e-4)
     ap.add_argument("--label-smoothing", type=float, default=0.1)
+    ap.add_argument("--lowres", type=float, default=0.0, help="share of each batch trained at a lower resolution (0 to 1)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--device", default="auto", help="auto, cpu or cuda")
     ap.add_argument("--no-bf16", action="store_true", help="train in fp32 even where bf16 autocast is available")
@@ -175,7 +182,7 @@ def main() -> None:
         running = 0.0
         for i in range(0, len(order), args.batch):
             idx = order[i : i + args.batch]
-            xb = augment(x_train[idx], gen).contiguous(memory_format=torch.channels_last)
+            xb = augment(x_train[idx], gen, args.lowres).contiguous(memory_format=torch.channels_last)
             for group in opt.param_groups:
                 group["lr"] = lr_at(step)
             with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
@@ -184,7 +191,7 @@ def main() -> None:
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
-            running += float(loss) * len(idx)
+            running += float(loss.detach()) * len(idx)
             step += 1
         acc, _ = evaluate(model, x_val, y_val, tta=False, bf16=bf16)
         acc_tta, pred = evaluate(model, x_val, y_val, tta=True, bf16=bf16)
@@ -218,7 +225,7 @@ def main() -> None:
     logits = np.concatenate([session.run(None, {"input": x_val_np[i : i + 256]})[0] for i in range(0, len(x_val_np), 256)])
     pred = logits.argmax(1)
     onnx_acc = float(np.mean(pred == val_y))
-    onnx_bal = macro_recall(val_y, pred, classes)
+    onnx_bal = recipe.macro_recall(val_y, pred, classes)
     with torch.no_grad():
         torch_logits = export(torch.from_numpy(x_val_np[:64])).numpy()
     max_diff = float(np.abs(torch_logits - logits[:64]).max())

@@ -19,49 +19,32 @@ def table(report: dict) -> str:
     return "\n".join(lines)
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser()
-    ap.add_argument("train_json", type=Path)
-    ap.add_argument("--eval", action="append", default=[], metavar="NAME=REPORT.json")
-    ap.add_argument("--speed", default="", help="a line of measured speed to include")
-    args = ap.parse_args()
-    t = json.loads(args.train_json.read_text())
+def network_sections(t: dict) -> list[str]:
     a = t["args"]
     best = t["history"][t["best_epoch"] - 1]
-    out = [
-        f"# Model card: `{Path(t['file']).stem}` (`{t['file']}`)",
-        "",
-        "emodesk's own facial-expression classifier: 7 classes (anger, disgust, fear, happiness, neutral, sadness,",
-        "surprise; no contempt), one 48x48 grey face crop in, logits out. Trained by this project; weights MIT.",
-        "",
+    lowres = float(a.get("lowres", 0))
+    return [
         "## File",
         f"- sha256 `{t['sha256']}`, {t['size']:,} bytes, ONNX opset 17, dynamic batch.",
         f"- {t['params']:,} parameters. Mirror-image test-time augmentation inside the graph: {'yes' if t['flip_tta_in_graph'] else 'no'}.",
         f"- ONNX vs PyTorch on 64 val images: max |Δlogit| = {t['onnx_vs_torch_max_abs_diff']:.2e}.",
         "",
-        "## Data",
-        "- Train: `fer2013/train` (28,322 images: the official FER2013 Training split minus 387 exact duplicates of",
-        "  PrivateTest images). Model selection: `fer2013/val` (3,543 PublicTest images) only. PrivateTest unused.",
-        "- FER2013 has no explicit licence (research use); the weights are ours, the data's terms still apply to",
-        "  how you use a model learned from it.",
-        "",
-        "## Input (the app and training use the same function)",
-        "- Crop: the square of the detector box's longer side, centred (`box_square`, no margin). Measured on 600",
-        "  upscaled FER2013 val images, YuNet's box is 0.81 of the image wide and 1.00 high, centred, so this",
-        "  square reproduces FER2013's framing.",
-        "- Grey, resized to 48x48, `(x/255 - 0.5) / 0.5`, NCHW `[N, 1, 48, 48]`. Training calls",
-        "  `emodesk.inference.classifiers.to_tensor` (via `models/training/recipe.py`), as the app's adapter does.",
-        "",
+        *DATA,
         "## Architecture and recipe",
         f"- VGG-style CNN: 4 stages x 2 (3x3 conv, BN, ReLU) + max-pool, widths 32-64-128-256 x {a['width']},",
         "  global average pool, dropout 0.4, linear.",
         f"- {a['epochs']} epochs, batch {a['batch']}, SGD Nesterov momentum 0.9, lr {a['lr']} (2-epoch warm-up, cosine),",
         f"  weight decay {a['weight_decay']}, label smoothing {a['label_smoothing']}, class weights sqrt(max/count).",
         "- Augmentation on the training device: affine (±12°, scale 0.88-1.12, shift ±10 %), horizontal flip,",
-        "  contrast 0.75-1.25, brightness ±0.2, random erasing (half the batch, 2-20 % of the area).",
+        (
+            "  contrast 0.75-1.25, brightness ±0.2, random erasing (half the batch, 2-20 % of the area)"
+            + (f", and {lowres * 100:.0f} % of each batch shrunk to 12-36 px and enlarged back (video-sized, blurred faces)." if lowres else ".")
+        ),
         f"- Seed {a['seed']}. Device `{t['device']}`, bf16 autocast {t['bf16']}, torch {t['torch']}, Python {t['python']}.",
-        f"- Training took {t['train_seconds'] / 60:.1f} min. Best epoch {t['best_epoch']}: val accuracy {best['val_acc']:.4f}"
-        f" (with flip TTA {best['val_acc_flip_tta']:.4f}).",
+        (
+            f"- Training took {t['train_seconds'] / 60:.1f} min. Best epoch {t['best_epoch']}: val accuracy {best['val_acc']:.4f}"
+            f" (with flip TTA {best['val_acc_flip_tta']:.4f})."
+        ),
         "",
         "## Reproduce",
         "```bash",
@@ -69,6 +52,76 @@ def main() -> None:
         t["command"],
         "```",
         "",
+    ]
+
+
+def ensemble_sections(t: dict) -> list[str]:
+    lines = [
+        "## File",
+        f"- sha256 `{t['sha256']}`, {t['size']:,} bytes, ONNX, dynamic batch, {t['params']:,} weights in all.",
+        f"- One graph that runs {len(t['members'])} networks trained by `train_fer.py` on the same input tensor and",
+        "  averages their logits (each member already averages the face and its mirror image). Members:",
+        "",
+        "| member | sha256 | val accuracy | val balanced accuracy |",
+        "|---|---|---|---|",
+    ]
+    for m in t["members"]:
+        lines.append(f"| `{m['file']}` | `{m['sha256'][:12]}…` | {m['val_accuracy']:.4f} | {m['val_balanced_accuracy']:.4f} |")
+    lines += [
+        "",
+        (
+            f"The merged file on val (onnxruntime, CPU): accuracy {t['val_accuracy']:.4f}, balanced accuracy"
+            f" {t['val_balanced_accuracy']:.4f}. Each member's own card gives its architecture, recipe and command."
+        ),
+        "",
+        *DATA,
+        "## Reproduce",
+        "Train each member with the command in its card, then:",
+        "```bash",
+        'pip install -e ".[train]"',
+        t["command"],
+        "```",
+        "",
+    ]
+    return lines
+
+
+DATA = [
+    "## Data",
+    "- Train: `fer2013/train` (28,322 images: the official FER2013 Training split minus 387 exact duplicates of",
+    "  PrivateTest images). Model selection: `fer2013/val` (3,543 PublicTest images) only. PrivateTest unused.",
+    "- FER2013 has no explicit licence (research use); the weights are ours, the data's terms still apply to",
+    "  how you use a model learned from it.",
+    "",
+    "## Input (the app and training use the same function)",
+    "- Crop: the square of the detector box's longer side, centred (`box_square`, no margin). Measured on 600",
+    "  upscaled FER2013 val images, YuNet's box is 0.81 of the image wide and 1.00 high, centred, so this",
+    "  square reproduces FER2013's framing.",
+    "- On whole heads (JAFFE, the shared videos) that square is looser than FER2013's framing: YuNet's eye-to-mouth",
+    "  distance is 0.34-0.38 of its side against 0.39 of a FER2013 image; training's scale jitter (0.88-1.12)",
+    "  covers the gap. Aligning the 5 keypoints to their mean position on 2,000 fer2013/train images instead",
+    "  did worse with `emodesk_fer_v1` (fer2013/val detect 63.6 % vs 64.5 %, JAFFE detect 42.1 % vs 44.3 %).",
+    "- Grey, resized to 48x48, `(x/255 - 0.5) / 0.5`, NCHW `[N, 1, 48, 48]`. Training calls",
+    "  `emodesk.inference.classifiers.to_tensor` (via `models/training/recipe.py`), as the app's adapter does.",
+    "",
+]
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("train_json", type=Path, help="record written by train_fer.py or ensemble.py")
+    ap.add_argument("--eval", action="append", default=[], metavar="NAME=REPORT.json")
+    ap.add_argument("--speed", default="", help="a line of measured speed to include")
+    ap.add_argument("--limit", action="append", default=[], help="a known limit (one bullet), e.g. from the video check")
+    args = ap.parse_args()
+    t = json.loads(args.train_json.read_text())
+    out = [
+        f"# Model card: `{Path(t['file']).stem}` (`{t['file']}`)",
+        "",
+        "emodesk's own facial-expression classifier: 7 classes (anger, disgust, fear, happiness, neutral, sadness,",
+        "surprise; no contempt), one 48x48 grey face crop in, logits out. Trained by this project; weights MIT.",
+        "",
+        *(ensemble_sections(t) if "members" in t else network_sections(t)),
         "## Results (the exported ONNX file through `emodesk eval`)",
     ]
     for item in args.eval:
@@ -87,9 +140,7 @@ def main() -> None:
         "## Limits",
         "- FER2013 labels are noisy (human accuracy about 65 %); faces are mostly frontal, web images.",
         "- No contempt class. Posed, subtle expressions (JAFFE) are much harder than FER2013.",
-        "- On in-the-wild video it is biased: on the shared pedestrian clip (neutral faces, many looking down)",
-        "  66 % of face-frames come out as sadness, and laughing audience faces partly as anger; the OpenCV",
-        "  RAF-DB model aligned from keypoints does not do this, so it stays emodesk's default (models/README.md).",
+        *(f"- {line}" for line in args.limit),
     ]
     print("\n".join(out))
 
