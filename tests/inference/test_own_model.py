@@ -40,9 +40,9 @@ def test_an_own_model_is_registered_and_loads_through_the_common_adapter() -> No
     assert classifier.spec.family == "onnx_emotion" and classifier.labels == OWN[-1].labels
 
 
-def test_manifest_entry_is_what_training_fed() -> None:
+@pytest.mark.parametrize("spec", OWN, ids=lambda s: s.id)
+def test_manifest_entry_is_what_training_fed(spec) -> None:  # noqa: ANN001
     recipe = _recipe()
-    spec = OWN[-1]
     assert dict(spec.input) == recipe.INPUT_SPEC
     assert spec.labels == recipe.LABELS
 
@@ -60,11 +60,12 @@ def test_app_and_training_give_equal_tensors_on_real_images() -> None:
         np.testing.assert_array_equal(app[0], trained_on[i])
 
 
-def test_own_model_reads_a_smile_on_a_real_photo() -> None:
+@pytest.mark.parametrize("spec", OWN, ids=lambda s: s.id)
+def test_own_model_reads_a_smile_on_a_real_photo(spec) -> None:  # noqa: ANN001
     from emodesk.core.pipeline import Pipeline
     from emodesk.core.settings import Settings
     from emodesk.core.sources import read_image
 
-    pipe = Pipeline(Settings(device="cpu", emotion=OWN[-1].id))
+    pipe = Pipeline(Settings(device="cpu", emotion=spec.id))
     result = pipe.analyze_image(read_image(SHARED / "test_images" / "single_smile.jpg"))
     assert [f.emotion for f in result.faces] == ["happiness"]
