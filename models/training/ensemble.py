@@ -54,13 +54,6 @@ def merge(paths: list[Path]) -> onnx.ModelProto:
     return merged
 
 
-def val_logits(path: Path, x: np.ndarray) -> np.ndarray:
-    import onnxruntime as ort
-
-    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
-    return np.concatenate([session.run(None, {"input": x[i : i + 256]})[0] for i in range(0, len(x), 256)])
-
-
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("members", type=Path, nargs="+", help="ONNX files written by train_fer.py")
@@ -74,7 +67,7 @@ def main() -> None:
     x_val = recipe.preprocess(val_imgs)
     member_records = []
     for path in args.members:
-        pred = val_logits(path, x_val).argmax(1)
+        pred = recipe.onnx_logits(path, x_val).argmax(1)
         member_records.append(
             {
                 "file": path.name,
@@ -88,7 +81,7 @@ def main() -> None:
     merged = merge(args.members)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     onnx.save(merged, str(args.out))
-    pred = val_logits(args.out, x_val).argmax(1)
+    pred = recipe.onnx_logits(args.out, x_val).argmax(1)
     record = {
         "model_id": recipe.MODEL_ID,
         "file": args.out.name,

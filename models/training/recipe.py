@@ -14,6 +14,7 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+import onnxruntime as ort
 
 from emodesk.inference.classifiers.normalize import to_tensor
 
@@ -60,3 +61,9 @@ def preprocess(images: Sequence[np.ndarray] | np.ndarray) -> np.ndarray:
 def macro_recall(y: np.ndarray, pred: np.ndarray, classes: int) -> float:
     """Balanced accuracy: the mean recall over the classes present in ``y``."""
     return float(np.mean([np.mean(pred[y == c] == c) for c in range(classes) if np.any(y == c)]))
+
+
+def onnx_logits(path: Path, x: np.ndarray, batch: int = 256) -> np.ndarray:
+    """Logits of an exported model on ``x``, run by onnxruntime on the CPU as the app runs it."""
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    return np.concatenate([session.run(None, {"input": x[i : i + batch]})[0] for i in range(0, len(x), batch)])

@@ -19,6 +19,28 @@ def table(report: dict) -> str:
     return "\n".join(lines)
 
 
+# the sections every card of ours shares: what it learned from and how the app feeds it
+DATA = [
+    "## Data",
+    "- Train: `fer2013/train` (28,322 images: the official FER2013 Training split minus 387 exact duplicates of",
+    "  PrivateTest images). Model selection: `fer2013/val` (3,543 PublicTest images) only. PrivateTest unused.",
+    "- FER2013 has no explicit licence (research use); the weights are ours, the data's terms still apply to",
+    "  how you use a model learned from it.",
+    "",
+    "## Input (the app and training use the same function)",
+    "- Crop: the square of the detector box's longer side, centred (`box_square`, no margin). Measured on 600",
+    "  upscaled FER2013 val images, YuNet's box is 0.81 of the image wide and 1.00 high, centred, so this",
+    "  square reproduces FER2013's framing.",
+    "- On whole heads (JAFFE, the shared videos) that square is looser than FER2013's framing: YuNet's eye-to-mouth",
+    "  distance is 0.34-0.38 of its side against 0.39 of a FER2013 image; training's scale jitter (0.88-1.12)",
+    "  covers the gap. Aligning the 5 keypoints to their mean position on 2,000 fer2013/train images instead",
+    "  did worse with `emodesk_fer_v1` (fer2013/val detect 63.6 % vs 64.5 %, JAFFE detect 42.1 % vs 44.3 %).",
+    "- Grey, resized to 48x48, `(x/255 - 0.5) / 0.5`, NCHW `[N, 1, 48, 48]`. Training calls",
+    "  `emodesk.inference.classifiers.to_tensor` (via `models/training/recipe.py`), as the app's adapter does.",
+    "",
+]
+
+
 def network_sections(t: dict) -> list[str]:
     a = t["args"]
     best = t["history"][t["best_epoch"] - 1]
@@ -84,27 +106,6 @@ def ensemble_sections(t: dict) -> list[str]:
         "",
     ]
     return lines
-
-
-DATA = [
-    "## Data",
-    "- Train: `fer2013/train` (28,322 images: the official FER2013 Training split minus 387 exact duplicates of",
-    "  PrivateTest images). Model selection: `fer2013/val` (3,543 PublicTest images) only. PrivateTest unused.",
-    "- FER2013 has no explicit licence (research use); the weights are ours, the data's terms still apply to",
-    "  how you use a model learned from it.",
-    "",
-    "## Input (the app and training use the same function)",
-    "- Crop: the square of the detector box's longer side, centred (`box_square`, no margin). Measured on 600",
-    "  upscaled FER2013 val images, YuNet's box is 0.81 of the image wide and 1.00 high, centred, so this",
-    "  square reproduces FER2013's framing.",
-    "- On whole heads (JAFFE, the shared videos) that square is looser than FER2013's framing: YuNet's eye-to-mouth",
-    "  distance is 0.34-0.38 of its side against 0.39 of a FER2013 image; training's scale jitter (0.88-1.12)",
-    "  covers the gap. Aligning the 5 keypoints to their mean position on 2,000 fer2013/train images instead",
-    "  did worse with `emodesk_fer_v1` (fer2013/val detect 63.6 % vs 64.5 %, JAFFE detect 42.1 % vs 44.3 %).",
-    "- Grey, resized to 48x48, `(x/255 - 0.5) / 0.5`, NCHW `[N, 1, 48, 48]`. Training calls",
-    "  `emodesk.inference.classifiers.to_tensor` (via `models/training/recipe.py`), as the app's adapter does.",
-    "",
-]
 
 
 def main() -> None:

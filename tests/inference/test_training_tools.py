@@ -27,7 +27,7 @@ def _load(name: str) -> ModuleType:
     return module
 
 
-def _member(path: Path, seed: int) -> np.ndarray:
+def _member(path: Path, seed: int) -> None:
     """A stand-in for a train_fer.py export: ``input`` [N, 1, 48, 48] → ``logits`` [N, 7], one linear layer."""
     weight = np.random.default_rng(seed).normal(size=(48 * 48, 7)).astype(np.float32)
     graph = helper.make_graph(
@@ -43,7 +43,6 @@ def _member(path: Path, seed: int) -> np.ndarray:
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
     model.ir_version = 8
     onnx.save(model, str(path))
-    return weight
 
 
 def _run(path: Path, x: np.ndarray) -> np.ndarray:
