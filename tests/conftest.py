@@ -11,7 +11,8 @@ import pytest
 REPO = Path(__file__).resolve().parents[1]
 SHARED = Path(os.environ.get("EMODESK_SHARED_DIR", REPO.parent / "shared")).resolve()
 
-os.environ.setdefault("EMODESK_MODEL_DIR", str(SHARED / "models"))
+# absolute: subprocess tests run the CLI from other folders
+os.environ["EMODESK_MODEL_DIR"] = str(Path(os.environ.get("EMODESK_MODEL_DIR", SHARED / "models")).resolve())
 os.environ.setdefault("EMODESK_OFFLINE", "1")  # a test that needs the network is a broken test
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 

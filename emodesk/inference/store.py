@@ -100,7 +100,11 @@ def locate(spec: ModelSpec) -> ModelStatus:
     problems = []
     for folder in search_dirs():
         candidate = folder / spec.file
-        if not candidate.is_file():
+        try:
+            if not candidate.is_file():
+                continue
+        except OSError as exc:  # a search folder this user may not enter (another user's data dir)
+            log.debug("cannot look in %s: %s", folder, exc)
             continue
         try:
             actual = _cached_sha256(candidate)

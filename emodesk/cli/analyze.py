@@ -1,0 +1,120 @@
+"""``emodesk analyze``: many inputs, one session file each, a progress bar, exit codes."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import threading
+from pathlib import Path
+
+from emodesk.cli.common import EXAMPLES, det_size, non_negative, positive_int, unit_interval
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    an = sub.add_parser(
+        "analyze",
+        help="analyse videos, images, folders, cameras or streams into session JSON files",
+        description="Analyse each INPUT and write OUT/<input stem>.session.json (schema: resources/session.schema.json).",
+        epilog=EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    an.add_argument("inputs", nargs="+", metavar="INPUT", help="video file, image, folder of images, camera index or device, stream URL")
+    an.add_argument("--out", "-o", type=Path, default=Path("."), metavar="DIR", help="folder for the session files (default: current folder)")
+    an.add_argument("--detector", metavar="ID", help="face detector model id (default: the manifest's; see `emodesk models list`)")
+    an.add_argument("--emotion", metavar="ID", help="emotion model id (default: the manifest's)")
+    an.add_argument("--device", choices=("auto", "cpu", "cuda", "tensorrt"), default="auto", help="where models run (default: auto = CUDA if it works, else CPU)")
+    an.add_argument("--threshold", type=unit_interval, metavar="P", help="face detection score threshold (default: the model's)")
+    an.add_argument("--max-faces", type=int, default=0, metavar="N", help="keep only the N largest faces per frame (default: 0 = all)")
+    an.add_argument("--det-size", type=det_size, metavar="WxH", help="detector input size, multiples of 32 (default: 640x640)")
+    an.add_argument("--detect-every", type=positive_int, default=1, metavar="N", help="run the detector every N frames and track in between (default: 1)")
+    an.add_argument("--smoothing", type=non_negative, default=0.25, metavar="SECONDS", help="half-life of per-face emotion smoothing; 0 = off (default: 0.25). Raw values are always kept too")
+    an.add_argument("--live", action="store_true", help="treat video files as live: replay at their frame rate, drop frames the models cannot keep up with")
+    an.add_argument("--max-frames", type=positive_int, metavar="N", help="stop each input after N frames")
+    an.add_argument("--duration", type=non_negative, metavar="SECONDS", help="stop each input after this many seconds (useful for cameras)")
+    an.add_argument("--threads", type=positive_int, metavar="N", help="CPU threads per model (default: onnxruntime's choice)")
+    an.add_argument("--offline", action="store_true", help="never download models; fail with a message saying what is missing")
+    an.add_argument("--quiet", "-q", action="store_true", help="no progress bar or per-input summary; errors only")
+    an.set_defaults(handler=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    import os
+
+    from tqdm import tqdm
+
+    from emodesk.core.analyze import analyze_source, ensure_output_dir, unique_session_path
+    from emodesk.core.pipeline import Pipeline
+    from emodesk.core.settings import Settings
+
+    if args.offline:
+        os.environ["EMODESK_OFFLINE"] = "1"
+    settings = Settings(
+        detector=args.detector,
+        emotion=args.emotion,
+        device=args.device,
+        threshold=args.threshold,
+        max_faces=max(args.max_faces, 0),
+        det_size=args.det_size,
+        detect_every=args.detect_every,
+        smoothing=args.smoothing,
+        threads=args.threads,
+    )
+    out_dir = ensure_output_dir(args.out)
+    pipeline = Pipeline(settings)
+    if not args.quiet:
+        for info in pipeline.models:
+            print(f"{info.kind.replace('_', ' ')}: {info.id} on {', '.join(info.providers)} (licence: {info.licence})", file=sys.stderr)
+    taken: set[Path] = set()
+    failures = 0
+    stop = threading.Event()
+    for target in args.inputs:
+        session_path = unique_session_path(out_dir, target, taken)
+        bar = None
+        if not args.quiet:
+            bar = tqdm(
+                desc=Path(str(target)).name or str(target),
+                unit="frame",
+                dynamic_ncols=True,
+                leave=False,
+                file=sys.stderr,
+                mininterval=0.2 if sys.stderr.isatty() else 10.0,  # a log file gets a line now and then
+            )
+
+        def progress(done: int, total: int | None, bar: tqdm | None = bar) -> None:
+            if bar is None:
+                return
+            if total and bar.total != total:
+                bar.total = total
+            bar.update(done - bar.n)
+
+        try:
+            outcome = analyze_source(
+                pipeline,
+                target,
+                session_path,
+                live=True if args.live else None,
+                realtime=args.live,
+                max_frames=args.max_frames,
+                duration_s=args.duration,
+                stop=stop,
+                progress=progress,
+            )
+        finally:
+            if bar is not None:
+                bar.close()
+        for warning in outcome.warnings:
+            if warning != outcome.error:
+                print(f"emodesk: warning: {warning}", file=sys.stderr)
+        if outcome.error:
+            print(f"emodesk: error: {outcome.error}", file=sys.stderr)
+        if not outcome.ok:
+            failures += 1
+        if outcome.session_path and not args.quiet:
+            ms = outcome.mean_ms
+            print(
+                f"{outcome.status:9s} {target} → {outcome.session_path}: {outcome.frames} frames, "
+                f"{outcome.faces} face track(s), {outcome.fps:.1f} frames/s "
+                f"(ms/frame: decode {ms.get('mean_decode_ms', 0):.1f}, detect {ms.get('mean_detect_ms', 0):.1f}, "
+                f"classify {ms.get('mean_classify_ms', 0):.1f}, total {ms.get('mean_total_ms', 0):.1f})"
+            )
+    return 1 if failures else 0
