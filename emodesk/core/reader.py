@@ -20,6 +20,24 @@ log = logging.getLogger(__name__)
 _END = object()
 
 
+@dataclass
+class SourceCounts:
+    """What a source delivered during one run and what became of each frame.
+
+    Filled by the reader and the pipeline while the run goes (one writer thread per field), read by the
+    session that owns the run. When the run has ended: ``processed + dropped + skipped == delivered``.
+    """
+
+    delivered: int = 0  # frames the source produced (decoded) before the run ended
+    processed: int = 0  # frames analysed (one FrameResult each)
+    dropped: int = 0  # live mode: replaced in the latest-wins slot, or left in it when the run ended
+    skipped: int = 0  # file mode with sample_fps: left out on purpose by the sampling
+
+    @property
+    def accounted(self) -> bool:
+        return self.processed + self.dropped + self.skipped == self.delivered
+
+
 @dataclass(frozen=True)
 class ReadFrame:
     frame: Frame

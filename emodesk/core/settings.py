@@ -30,6 +30,7 @@ class Settings:
     track_max_age_s: float = 1.0
     shot_cuts: bool = True
     threads: int | None = None
+    sample_fps: float | None = None  # analyse this many frames per second of a file (None = every frame)
 
     def __post_init__(self) -> None:
         if self.device not in DEVICES:
@@ -44,6 +45,8 @@ class Settings:
             raise EmodeskError(f"max_faces {self.max_faces} must be 0 (no limit) or more")
         if self.track_max_age_s <= 0:
             raise EmodeskError(f"track_max_age_s {self.track_max_age_s} must be positive")
+        if self.sample_fps is not None and not (self.sample_fps > 0 and self.sample_fps < float("inf")):
+            raise EmodeskError(f"sample_fps {self.sample_fps} must be a positive number of frames per second")
         if self.det_size is not None:
             w, h = self.det_size
             if w < 32 or h < 32:
