@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from emodesk.core.reader import FrameReader
+from emodesk.core.reader import FrameReader, FrameSampler, SourceCounts
 from emodesk.core.results import FaceResult, FrameResult, StageTimings
 from emodesk.core.settings import Settings
 from emodesk.core.shots import ShotCutDetector
@@ -78,31 +78,48 @@ class Pipeline:
         live: bool | None = None,
         stop: threading.Event | None = None,
         keep_images: bool = False,
+        counts: SourceCounts | None = None,
     ) -> Iterator[FrameResult]:
         """Yield one FrameResult per processed frame until the source ends or ``stop`` is set.
 
-        ``live`` defaults to the source's nature (cameras and streams are live). In file mode every frame
-        is processed in order; in live mode the newest frame wins and skipped ones are counted.
+        ``live`` defaults to the source's nature (cameras and streams are live); ``live=True`` on a video
+        file path paces it at its frame rate, as a camera would deliver it (the CLI's ``--live``). In file
+        mode every frame is processed in order (or, with ``settings.sample_fps``, the sampled ones); in
+        live mode the newest frame wins and replaced ones are counted as dropped.
+        ``counts`` is filled as the run goes; when the generator ends (exhausted, stopped, closed or
+        broken out of) ``processed + dropped + skipped == delivered``.
         Breaking out of the loop, or closing the generator, stops the reader thread too.
         ``keep_images`` attaches each decoded frame to its result (``result.image``) for display.
         """
+        counts = counts if counts is not None else SourceCounts()
         own_source = not isinstance(source, FrameSource)
-        src = open_source(source) if own_source else source
+        src = open_source(source, realtime=bool(live)) if own_source else source
         live = src.info.live if live is None else live
         still = src.info.kind in STILL_KINDS
         tracker = FaceTracker(max_age_s=self.settings.track_max_age_s)
         smoother = ProbabilitySmoother(half_life_s=self.settings.smoothing)
+        sampler = FrameSampler(self.settings.sample_fps) if not still else None
         # edited footage has cuts; a camera never does, and a person stepping close must not reset IDs
         cuts = ShotCutDetector() if self.settings.shot_cuts and src.info.kind in ("video", "stream") else None
-        reader = FrameReader(src, live=live, stop=stop)
+        reader = FrameReader(src, live=live, stop=stop, counts=counts)
         processed = 0
+        in_hand = 0
+        pending_cut = False  # a cut seen on a frame the sampling skipped applies to the next analysed one
         frames = iter(reader)
         try:
             for item in frames:
+                in_hand = 1  # taken from the reader, not yet accounted for
                 if stop is not None and stop.is_set():
                     break
-                # stills are unrelated pictures, and a shot cut starts new ones: no identity carries over
+                # stills are unrelated pictures, and a shot cut starts new ones: no identity carries over;
+                # skipped frames are still compared, so a cut between two sampled frames is not missed
                 cut = cuts is not None and cuts.is_cut(item.frame.image)
+                if sampler is not None and not sampler.take(item.frame.time_s):
+                    counts.skipped += 1
+                    in_hand = 0
+                    pending_cut = pending_cut or cut
+                    continue
+                cut, pending_cut = cut or pending_cut, False
                 if still or cut:
                     tracker.reset()
                     smoother.reset()
@@ -112,10 +129,15 @@ class Pipeline:
                     result = dataclasses.replace(
                         result, shot_cut=cut, image=item.frame.image if keep_images else None
                     )
-                yield result
                 processed += 1
+                counts.processed += 1
+                in_hand = 0
+                yield result
         finally:
             frames.close()  # joins the reader thread now, not whenever the generator is collected
+            # after the join, so the reader thread no longer writes ``dropped``: a frame taken but not
+            # analysed (the run stopped, or analysing it raised) is dropped
+            counts.dropped += in_hand
             if own_source:
                 src.close()
 

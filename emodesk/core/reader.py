@@ -8,6 +8,7 @@ arrived is replaced and counted as dropped, so latency stays bounded however slo
 from __future__ import annotations
 
 import logging
+import math
 import queue
 import threading
 from collections.abc import Iterator
@@ -38,6 +39,29 @@ class SourceCounts:
         return self.processed + self.dropped + self.skipped == self.delivered
 
 
+class FrameSampler:
+    """``sample_fps``: take a frame iff it is the first at or after the next sample time k / sample_fps.
+
+    Decided from media time alone, so a file run samples the same frames every time. ``None`` takes all.
+    """
+
+    # float noise in index / fps must not push a frame that sits exactly on a sample time past it
+    _EPS = 1e-9
+
+    def __init__(self, sample_fps: float | None) -> None:
+        self.sample_fps = sample_fps
+        self._next_s = -math.inf
+
+    def take(self, time_s: float) -> bool:
+        if self.sample_fps is None:
+            return True
+        if time_s < self._next_s - self._EPS:
+            return False
+        # the next sample time strictly after this frame: frames denser than the rate are thinned out
+        self._next_s = (math.floor(time_s * self.sample_fps + self._EPS) + 1) / self.sample_fps
+        return True
+
+
 @dataclass(frozen=True)
 class ReadFrame:
     frame: Frame
@@ -54,14 +78,18 @@ class LatestSlot:
         self.dropped = 0
         self._dropped_since_get = 0
 
-    def put(self, item: object) -> None:
+    def put(self, item: object) -> bool:
+        """Put ``item``; True when it replaced a frame nobody took (that frame is dropped)."""
         with self._cond:
-            if self._full and self._item is not _END:
+            # the end marker replacing a frame drops that frame too: it will never be taken
+            replaced = self._full and self._item is not _END
+            if replaced:
                 self.dropped += 1
                 self._dropped_since_get += 1
             self._item = item
             self._full = True
             self._cond.notify()
+            return replaced
 
     def get(self, timeout: float | None = None) -> tuple[object, int]:
         with self._cond:
@@ -73,15 +101,37 @@ class LatestSlot:
             self._dropped_since_get = 0
             return item, dropped
 
+    def clear(self) -> int:
+        """Empty the slot; 1 when a frame was left in it (dropped), else 0."""
+        with self._cond:
+            left = int(self._full and self._item is not _END)
+            self.dropped += left
+            self._full = False
+            self._item = None
+            return left
+
 
 class FrameReader:
-    """Runs ``source.frames()`` on a daemon thread and hands frames over in file or live mode."""
+    """Runs ``source.frames()`` on a daemon thread and hands frames over in file or live mode.
+
+    ``counts`` (optional, else a fresh one) is filled as frames go: the reader thread writes
+    ``delivered`` (every frame the source produced) and, in live mode, ``dropped`` (replaced in the slot);
+    when iteration ends, for whatever reason, frames the consumer never took are added to ``dropped``
+    (live: the one left in the slot; either mode: the read-ahead abandoned by a stopped run).
+    """
 
     def __init__(
-        self, source: FrameSource, *, live: bool, stop: threading.Event | None = None, queue_size: int = 4
+        self,
+        source: FrameSource,
+        *,
+        live: bool,
+        stop: threading.Event | None = None,
+        queue_size: int = 4,
+        counts: SourceCounts | None = None,
     ) -> None:
         self.source = source
         self.live = live
+        self.counts = counts if counts is not None else SourceCounts()
         self._stop = stop or threading.Event()  # the caller's: only read here
         self._halt = threading.Event()  # ours: set when the consumer is done, for whatever reason
         self.error: BaseException | None = None
@@ -98,7 +148,8 @@ class FrameReader:
 
     def _hand_over(self, item: object) -> bool:
         if self.live:
-            self._slot.put(item)
+            if self._slot.put(item):
+                self.counts.dropped += 1
             return True
         while not self._stopping():
             try:
@@ -111,13 +162,16 @@ class FrameReader:
     def _run(self) -> None:
         try:
             for frame in self.source.frames():
+                self.counts.delivered += 1
                 if self._stopping() or not self._hand_over(frame):
+                    self.counts.dropped += 1  # decoded, but the run ended before it could be taken
                     break
         except BaseException as exc:  # noqa: BLE001 - re-raised on the consumer's thread
             self.error = exc
         finally:
             if self.live:
-                self._slot.put(_END)
+                if self._slot.put(_END):
+                    self.counts.dropped += 1
             else:
                 # the consumer may have stopped taking; never block the reader forever on the end marker
                 while True:
@@ -127,6 +181,19 @@ class FrameReader:
                     except queue.Full:
                         if self._stopping():
                             break
+
+    def _count_leftovers(self) -> None:
+        """After the reader thread ended: frames handed over but never taken are dropped."""
+        if self.live:
+            self.counts.dropped += self._slot.clear()
+            return
+        while True:
+            try:
+                item = self._queue.get_nowait()
+            except queue.Empty:
+                return
+            if item is not _END:
+                self.counts.dropped += 1
 
     def __iter__(self) -> Iterator[ReadFrame]:
         self._thread.start()
@@ -146,6 +213,8 @@ class FrameReader:
             self._halt.set()
             self._thread.join(timeout=5.0)
             if self._thread.is_alive():
-                log.warning("frame reader thread did not stop within 5 s")
+                log.warning("frame reader thread did not stop within 5 s; frame counts may be incomplete")
+            else:
+                self._count_leftovers()
         if self.error is not None:
             raise self.error

@@ -10,12 +10,21 @@ import pytest
 
 import emodesk
 from emodesk.core.pipeline import Pipeline
+from emodesk.core.reader import SourceCounts
+from emodesk.core.results import FrameResult
 from emodesk.core.settings import Settings
 from emodesk.core.sources import VideoFileSource, open_source, read_image
 from emodesk.errors import EmodeskError
 from tests.conftest import TEST_IMAGES, VIDEOS
 
 CLIP = VIDEOS / "liveportrait_d19.mp4"
+
+
+def _content(result: FrameResult) -> dict:
+    """A result's session record without its timings (the only part that may differ run to run)."""
+    record = result.to_json()
+    record.pop("timings")
+    return record
 
 
 @pytest.fixture(scope="module")
@@ -84,21 +93,62 @@ def test_live_mode_drops_frames_instead_of_lagging(pipeline: Pipeline) -> None:
     slow = Pipeline(Settings(device="cpu"), detector=pipeline.detector, classifier=Slow(pipeline.classifier))
     source = VideoFileSource(CLIP, realtime=True)
     latencies, dropped = [], 0
-    for result in slow.run(source, live=True):
+    counts = SourceCounts()
+    run = slow.run(source, live=True, counts=counts)
+    for result in run:
         latencies.append(time.monotonic() - result.captured_at)
         dropped += result.dropped
         if result.index > 150:
             break
+    run.close()
     processed = len(latencies)
     assert dropped > processed  # most frames were skipped, not queued
+    # every frame the virtual camera delivered is accounted for, including those after the last one taken
+    assert counts.processed == processed and counts.dropped >= dropped and counts.skipped == 0
+    assert counts.accounted and counts.delivered > 150
     # the newest frame is always taken: latency stays about one processing time, it does not grow
     assert max(latencies[5:]) < 0.5
     assert np.mean(latencies[-10:]) < 2 * np.mean(latencies[5:15]) + 0.05
 
 
 def test_file_mode_never_drops(pipeline: Pipeline) -> None:
-    results = list(pipeline.run(VideoFileSource(CLIP), live=False))
+    counts = SourceCounts()
+    results = list(pipeline.run(VideoFileSource(CLIP), live=False, counts=counts))
     assert len(results) == 250 and sum(r.dropped for r in results) == 0
+    assert (counts.delivered, counts.processed, counts.dropped, counts.skipped) == (250, 250, 0, 0)
+
+
+def test_live_true_paces_a_file_path_like_a_camera(pipeline: Pipeline) -> None:
+    """``run("clip.mp4", live=True)`` delivers frames no faster than the clip's frame rate."""
+    counts = SourceCounts()
+    start = time.monotonic()
+    seen = []
+    for result in pipeline.run(str(CLIP), live=True, counts=counts):
+        seen.append(result)
+        if time.monotonic() - start > 1.5:
+            break
+    elapsed = time.monotonic() - start
+    fps = open_source(CLIP).info.fps
+    # paced: the newest frame's media time cannot run ahead of the wall clock (plus a frame of slack)
+    assert seen[-1].time_s <= elapsed + 1.0 / fps
+    assert counts.delivered <= elapsed * fps + 2
+    assert counts.accounted
+
+
+def test_sample_fps_analyses_the_same_sampled_frames_and_counts_the_rest(pipeline: Pipeline) -> None:
+    sampled = Pipeline(Settings(device="cpu", sample_fps=4.0), detector=pipeline.detector, classifier=pipeline.classifier)
+    fps = open_source(CLIP).info.fps
+    counts = SourceCounts()
+    first = [_content(r) for r in sampled.run(CLIP, counts=counts)]
+    indices = [f["index"] for f in first]
+    # frame i is analysed iff it is the first at or after some k / 4 s
+    expected = [next(i for i in range(250) if i / fps >= k / 4.0 - 1e-9) for k in range(int(250 / fps * 4) + 1)]
+    assert indices == sorted(set(expected))
+    assert (counts.delivered, counts.processed, counts.dropped) == (250, len(indices), 0)
+    assert counts.skipped == 250 - len(indices) and counts.accounted
+    assert [_content(r) for r in sampled.run(CLIP)] == first  # deterministic
+    # media time drives tracking: the one face keeps one ID across the sampled frames
+    assert {f["id"] for r in first for f in r["faces"]} == {1}
 
 
 def test_stop_event_ends_the_run_and_its_thread(pipeline: Pipeline) -> None:
@@ -110,6 +160,22 @@ def test_stop_event_ends_the_run_and_its_thread(pipeline: Pipeline) -> None:
             stop.set()
     assert seen == [0, 1, 2, 3, 4]
     assert not [t for t in threading.enumerate() if t.name == "emodesk-reader"]
+
+
+def test_stopped_and_abandoned_runs_account_for_every_frame(pipeline: Pipeline) -> None:
+    counts = SourceCounts()
+    stop = threading.Event()
+    for result in pipeline.run(CLIP, stop=stop, counts=counts):
+        if result.index == 9:
+            stop.set()
+    assert counts.processed == 10 and counts.accounted and counts.delivered >= 10
+
+    counts = SourceCounts()
+    run = pipeline.run(CLIP, counts=counts)
+    for _ in range(3):
+        next(run)
+    run.close()
+    assert counts.processed == 3 and counts.accounted
 
 
 def test_breaking_out_closes_the_reader(pipeline: Pipeline) -> None:
