@@ -69,3 +69,16 @@ def test_own_model_reads_a_smile_on_a_real_photo(spec) -> None:  # noqa: ANN001
     pipe = Pipeline(Settings(device="cpu", emotion=spec.id))
     result = pipe.analyze_image(read_image(SHARED / "test_images" / "single_smile.jpg"))
     assert [f.emotion for f in result.faces] == ["happiness"]
+
+
+def test_the_default_emotion_model_is_the_manifest_default_and_its_card_matches_the_file() -> None:
+    """Whatever the manifest marks default is what loads with no id, and it is one of ours with a true card."""
+    default = load_manifest().default(CLASSIFIER)
+    assert [s.id for s in load_manifest().of_kind(CLASSIFIER) if s.default] == [default.id]
+    assert default.card, "the default emotion model is not one of this project's models with a card"
+    loaded = load_classifier(device="cpu")
+    assert loaded.spec.id == default.id
+    digest = hashlib.sha256((REPO / "models" / default.file).read_bytes()).hexdigest()
+    assert loaded.info.sha256 == digest == default.sha256
+    card = (REPO / "models" / default.card).read_text(encoding="utf-8")
+    assert f"sha256 `{digest}`" in card
