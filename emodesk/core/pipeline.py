@@ -25,7 +25,13 @@ from emodesk.core.shots import ShotCutDetector
 from emodesk.core.smoothing import ProbabilitySmoother
 from emodesk.core.sources import Frame, FrameSource, open_source
 from emodesk.core.tracker import FaceTracker, TrackedFace
-from emodesk.inference.base import EmotionClassifier, FaceDetector, ModelInfo, load_classifier, load_detector
+from emodesk.inference.base import (
+    EmotionClassifier,
+    FaceDetector,
+    ModelInfo,
+    load_classifier,
+    load_detector,
+)
 
 log = logging.getLogger(__name__)
 

@@ -19,7 +19,7 @@ from emodesk.errors import ModelError
 from emodesk.inference import manifest as manifest_mod
 from emodesk.inference.labels import canonical_labels
 from emodesk.inference.manifest import ModelSpec
-from emodesk.inference.providers import LoadedSession, create_session
+from emodesk.inference.providers import LoadedSession, RuntimeOptions, create_session
 from emodesk.inference.store import resolve, sha256_of
 from emodesk.inference.types import Detection
 
@@ -38,6 +38,7 @@ class ModelInfo:
     licence: str
     commercial_use: bool
     providers: tuple[str, ...]
+    runtime: RuntimeOptions | None = None  # onnxruntime threading (intra/inter-op threads, spinning)
 
 
 class OnnxModel(ABC):
@@ -47,6 +48,7 @@ class OnnxModel(ABC):
         self.spec = spec
         self.session = loaded.session
         self.providers = loaded.providers
+        self.runtime = loaded.runtime
         self.path = path
         self.input_name = self.session.get_inputs()[0].name
         self.output_names = [o.name for o in self.session.get_outputs()]
@@ -62,6 +64,7 @@ class OnnxModel(ABC):
             licence=self.spec.licence,
             commercial_use=self.spec.commercial_use,
             providers=self.providers,
+            runtime=self.runtime,
         )
 
     @abstractmethod

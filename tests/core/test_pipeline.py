@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import threading
 import time
+from dataclasses import asdict
 
 import numpy as np
 import pytest
@@ -14,7 +16,10 @@ from emodesk.core.reader import SourceCounts
 from emodesk.core.results import FrameResult
 from emodesk.core.settings import Settings
 from emodesk.core.sources import VideoFileSource, open_source, read_image
-from emodesk.errors import EmodeskError
+from emodesk.errors import EmodeskError, ProviderError
+from emodesk.inference import providers
+from emodesk.inference.manifest import load_manifest
+from emodesk.inference.store import resolve
 from tests.conftest import TEST_IMAGES, VIDEOS
 
 CLIP = VIDEOS / "liveportrait_d19.mp4"
@@ -80,13 +85,13 @@ def test_live_mode_drops_frames_instead_of_lagging(pipeline: Pipeline) -> None:
     """A virtual camera: the clip replayed at its real rate, through a deliberately slow model."""
 
     class Slow:
-        def __init__(self, inner):  # noqa: ANN001
+        def __init__(self, inner):
             self.inner = inner
 
-        def __getattr__(self, name):  # noqa: ANN001
+        def __getattr__(self, name):
             return getattr(self.inner, name)
 
-        def classify(self, frame, detections):  # noqa: ANN001
+        def classify(self, frame, detections):
             time.sleep(0.1)  # 3 frame periods at 30 fps
             return self.inner.classify(frame, detections)
 
@@ -191,8 +196,32 @@ def test_still_image_api(pipeline: Pipeline) -> None:
     assert result.faces[0].emotion == "happiness" and result.faces[0].confidence > 0.6  # a clear top label
 
 
-def test_source_errors_surface_as_emodesk_errors(pipeline: Pipeline, tmp_path) -> None:  # noqa: ANN001
+def test_source_errors_surface_as_emodesk_errors(pipeline: Pipeline, tmp_path) -> None:
     bad = tmp_path / "x.mp4"
     bad.write_text("not a video")
     with pytest.raises(EmodeskError, match="x.mp4: not a video"):
         list(pipeline.run(bad))
+
+
+def test_models_record_their_onnxruntime_threading(pipeline: Pipeline) -> None:
+    cores = len(os.sched_getaffinity(0))
+    for info in pipeline.models:
+        runtime = info.runtime
+        assert runtime is not None and runtime.cores == cores and not runtime.spinning
+        # one core is left to the decoding thread when there is more than one
+        assert runtime.intra_op_threads == max(1, min(cores - 1, providers.MAX_INTRA_OP_THREADS))
+        assert asdict(info)["runtime"] == runtime.to_json()
+    assert providers.plan_runtime(3).intra_op_threads == 3  # an explicit Settings.threads wins
+
+
+def test_a_missing_tensorrt_is_one_line_on_stderr_not_an_ep_error_on_stdout(capfd: pytest.CaptureFixture) -> None:
+    path = resolve(load_manifest().get("yunet_n"))
+    try:
+        got = providers.create_session(path, "tensorrt")
+    except ProviderError as exc:
+        message = str(exc)
+        assert "\n" not in message and "TensorRT" in message and "yunet_n_dynamic.onnx" in message
+    else:  # a machine with TensorRT
+        assert got.providers[0] == providers.TENSORRT
+    out, _ = capfd.readouterr()
+    assert "EP Error" not in out and out == ""
