@@ -12,9 +12,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from emodesk.core.pipeline import Pipeline
-from emodesk.core.session import SESSION_SUFFIX, SessionRecorder
+from emodesk.core.run import RunCounts, RunStatus, SessionRun
+from emodesk.core.session import (
+    JOURNAL_SUFFIX,
+    SESSION_SUFFIX,
+    inspect_journal,
+    journal_path_for,
+)
 from emodesk.core.settings import Settings
-from emodesk.core.sources import FrameSource, open_source
+from emodesk.core.sources import FrameSource
 from emodesk.errors import EmodeskError, OutputError
 
 log = logging.getLogger(__name__)
@@ -27,7 +33,7 @@ class AnalysisOutcome:
     """How one input went. ``session_path`` is set whenever anything was written."""
 
     input: str
-    status: str  # complete | truncated | stopped | failed
+    status: str  # a RunStatus value: complete | truncated | damaged | stopped | failed
     session_path: Path | None = None
     frames: int = 0
     faces: int = 0
@@ -35,6 +41,8 @@ class AnalysisOutcome:
     warnings: tuple[str, ...] = ()
     wall_s: float = 0.0
     mean_ms: dict[str, float] = field(default_factory=dict)
+    counts: RunCounts = field(default_factory=RunCounts)
+    journal_path: Path | None = None  # kept because the session could not be written
 
     @property
     def ok(self) -> bool:
@@ -85,6 +93,29 @@ def unique_session_path(out_dir: Path, target: str | Path | int, taken: set[Path
     return candidate
 
 
+def free_journal_path(session_path: Path) -> tuple[Path, str | None]:
+    """The journal for a new run writing ``session_path``, and a warning when an earlier one is in the way.
+
+    A journal left beside the output by an earlier run that did not finish (a crash, kill -9, a full
+    disk) may be the only copy of that analysis: it is never overwritten or deleted. The new run writes
+    ``<stem>.2.journal.jsonl`` (3, ...) instead, and the user is told how to recover the old one.
+    """
+    journal = journal_path_for(session_path)
+    if not journal.exists():
+        return journal, None
+    info = inspect_journal(journal)
+    note = (
+        f"{journal}: journal of an earlier run that did not finish ({info.frames} frames of {info.source}, "
+        f"started {info.created}); kept: `emodesk recover {journal}` makes a session of it"
+    )
+    n = 2
+    while True:
+        candidate = journal.with_name(journal.name.removesuffix(JOURNAL_SUFFIX) + f".{n}{JOURNAL_SUFFIX}")
+        if not candidate.exists():
+            return candidate, note
+        n += 1
+
+
 def analyze_source(
     pipeline: Pipeline,
     target: str | Path | int | FrameSource,
@@ -96,75 +127,74 @@ def analyze_source(
     duration_s: float | None = None,
     stop: threading.Event | None = None,
     progress: Progress | None = None,
+    on_start: Callable[[SessionRun], None] | None = None,
 ) -> AnalysisOutcome:
-    """Run one source to a session file. Input problems become a failed outcome, never an exception;
-    whatever was analysed before a problem is still written. KeyboardInterrupt writes, then re-raises."""
+    """Run one source to a session file through a :class:`SessionRun`. Input and output problems become
+    a failed outcome, never an exception; whatever was analysed before a problem is still written (or,
+    when even that cannot be written, its journal is kept). KeyboardInterrupt writes, then re-raises.
+
+    ``stop`` (optional) ends the run between frames when set (SIGTERM in the CLI); ``on_start`` gets the
+    SessionRun before it starts. ``progress(done, total)`` counts decoded frames against the source's.
+    """
     label = target.info.path if isinstance(target, FrameSource) else str(target)
     started = time.monotonic()
+    journal, note = free_journal_path(session_path)
+    notes = (note,) if note else ()
     try:
-        source = target if isinstance(target, FrameSource) else open_source(target, realtime=realtime)
-    except EmodeskError as exc:
-        return AnalysisOutcome(label, "failed", error=str(exc))
-    stop = stop or threading.Event()
-    recorder: SessionRecorder | None = None
-    status, error = "complete", None
-    try:
-        recorder = SessionRecorder(
-            session_path,
-            source=source.info,
-            models=pipeline.models,
-            settings=pipeline.settings,
-            labels=pipeline.labels,
+        run = SessionRun(
+            pipeline,
+            target,
+            journal,
+            live=live,
+            realtime=realtime,
+            max_frames=max_frames,
+            duration_s=duration_s,
+            stop=stop,
         )
-        expected = source.info.frame_count
-        if max_frames is not None:
-            expected = min(expected, max_frames) if expected else max_frames
-        limit_reached = False
-        results = pipeline.run(source, live=live, stop=stop)
-        for result in results:
-            recorder.add(result)
-            if progress:
-                progress(recorder.frames, expected)
-            if (max_frames is not None and recorder.frames >= max_frames) or (
-                duration_s is not None and time.monotonic() - started >= duration_s
-            ):
-                limit_reached = True  # the caller asked for this much: a complete run
-                break
-        results.close()
-        if source.truncated:
-            status = "truncated"
-        elif stop.is_set() and not limit_reached:
-            status = "stopped"
-    except KeyboardInterrupt:
-        status = "stopped"
-        raise
     except EmodeskError as exc:
-        status, error = "failed", str(exc)
+        if isinstance(target, FrameSource):
+            target.close()
+        return AnalysisOutcome(label, "failed", error=str(exc), warnings=notes)
+    if progress is not None:
+        expected = run.source_info.frame_count
+        if max_frames is not None and not run.analysis["sample_fps"]:
+            expected = min(expected, max_frames) if expected else max_frames
+        run.on_result = lambda _result: progress(run.counts.delivered, expected)
+    if on_start is not None:
+        on_start(run)
+    status: str = RunStatus.FAILED.value
+    error: str | None = None
+    path: Path | None = None
+    try:
+        status = run.run().value
+    except KeyboardInterrupt:
+        status = run.status.value
+        raise
     finally:
-        source.close()
-        warnings = tuple(source.warnings)
-        path, summary = None, {}
-        if recorder is not None:
-            if recorder.frames == 0 and status != "complete":
-                recorder.abandon()
-                recorder.journal_path.unlink(missing_ok=True)
-            else:
-                try:
-                    path = recorder.finish(status=status, warnings=warnings + ((error,) if error else ()))
-                    summary = recorder.summary
-                except EmodeskError as exc:
-                    status, error = "failed", str(exc)
-        outcome_frames = recorder.frames if recorder else 0
+        error = run.error
+        if run.frames == 0 and status != RunStatus.COMPLETE.value:
+            run.discard()  # nothing analysed: no session, no journal
+        else:
+            try:
+                path = run.finish(session_path)
+            except EmodeskError as exc:
+                run.close()
+                status, error = RunStatus.FAILED.value, str(exc)
+                if run.journal_path.exists() and "emodesk recover" not in error:
+                    error += f"; the journal so far is kept: `emodesk recover {run.journal_path}` makes a session of it"
+    summary = run.summary
     return AnalysisOutcome(
         input=label,
         status=status,
         session_path=path,
-        frames=outcome_frames,
+        frames=run.frames,
         faces=len(summary.get("faces", ())),
         error=error,
-        warnings=warnings,
+        warnings=notes + tuple(w for w in run.warnings if w != error),
         wall_s=time.monotonic() - started,
         mean_ms=dict(summary.get("timings", {})),
+        counts=run.counts,
+        journal_path=None if path else (run.journal_path if run.journal_path.exists() else None),
     )
 
 

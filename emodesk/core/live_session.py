@@ -1,9 +1,9 @@
-"""An interactive session: results gathered while the user watches, seeks and steps, exported on demand.
+"""The window's crash-recovery folder: where a window run's journal lives and what is left there after a crash.
 
-The desktop app keeps one SessionStore per opened source. Every result is also appended to a journal in
-the per-user recovery folder, so that after a crash the next launch can offer to recover it; the journal
-is removed when the session is exported or deliberately discarded. Exports go through the same
-SessionRecorder as ``emodesk analyze``, so the files are identical in format.
+The window drives each analysis through :class:`emodesk.core.run.SessionRun` with its journal in
+:func:`recovery_dir`; after a crash the next launch lists :func:`find_recoverable` journals (those whose
+process is gone) and offers to save each as a session. ``SessionStore`` is the window's older store, kept
+only until the window has moved to SessionRun; new code uses SessionRun.
 """
 
 from __future__ import annotations
@@ -19,7 +19,14 @@ from datetime import datetime
 from pathlib import Path
 
 from emodesk.core.results import FrameResult
-from emodesk.core.session import JOURNAL_SUFFIX, SessionRecorder, read_journal
+from emodesk.core.session import (
+    JOURNAL_SUFFIX,
+    JournalWriter,
+    analysis_json,
+    inspect_journal,
+    new_header,
+    write_session_from_journal,
+)
 from emodesk.core.settings import Settings
 from emodesk.core.sources import SourceInfo
 from emodesk.errors import EmodeskError
@@ -62,16 +69,11 @@ def find_recoverable(folder: Path | None = None) -> list[Recoverable]:
         match = re.search(r"-pid(\d+)-", journal.name)
         if match and _pid_alive(int(match.group(1))):
             continue
-        header, frames = None, 0
-        for record in read_journal(journal):
-            if record.get("type") == "header":
-                header = record
-            elif record.get("type") == "frame":
-                frames += 1
-        if header is None:
+        info = inspect_journal(journal)
+        if info.header is None:
             log.warning("%s: not an emodesk journal; ignored", journal)
             continue
-        found.append(Recoverable(journal, header["source"]["path"], header["created"], frames))
+        found.append(Recoverable(journal, info.source, info.created, info.frames))
     return found
 
 
@@ -95,26 +97,36 @@ class SessionStore:
         self.exported = False
         self.status = "complete"
         self.warnings: list[str] = []
-        self._recorder: SessionRecorder | None = None
+        self._journal: JournalWriter | None = None
         folder = journal_dir if journal_dir is not None else recovery_dir()
         try:
             folder.mkdir(parents=True, exist_ok=True)
             stem = re.sub(r"[^\w.-]+", "_", Path(source.path).stem or "camera")[:40]
             stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
-            name = f"{stem}-pid{os.getpid()}-{stamp}-{time.monotonic_ns() % 10**6}.session.json"
-            self._recorder = SessionRecorder(folder / name, source=source, models=models, settings=settings, labels=labels)
-        except EmodeskError as exc:
+            name = f"{stem}-pid{os.getpid()}-{stamp}-{time.monotonic_ns() % 10**6}{JOURNAL_SUFFIX}"
+            self._journal = JournalWriter(folder / name)
+            self._journal.write(self._header())
+        except (EmodeskError, OSError) as exc:
             # no crash protection is worse than no analysis: keep going, say so
             log.warning("no recovery journal: %s", exc)
             self.warnings.append(f"no crash-recovery journal ({exc})")
+
+    def _header(self) -> dict:
+        return new_header(
+            source=self.source.to_json(),
+            models=self.models,
+            settings=self.settings.to_json(),
+            labels=self.labels,
+            analysis=analysis_json(self.settings.sample_fps, self.source.live),
+        )
 
     def add(self, result: FrameResult) -> None:
         if result.image is not None:
             result = dataclasses.replace(result, image=None)  # never keep every frame in memory
         self._results[result.index] = result
         self.exported = False
-        if self._recorder is not None:
-            self._recorder.add(result)
+        if self._journal is not None:
+            self._journal.write({**result.to_json(), "type": "frame"})
 
     def __len__(self) -> int:
         return len(self._results)
@@ -129,18 +141,25 @@ class SessionStore:
 
     @property
     def journal_path(self) -> Path | None:
-        return self._recorder.journal_path if self._recorder else None
+        return self._journal.path if self._journal else None
 
     def export_json(self, path: Path) -> Path:
         """Write the session file (the same format as ``emodesk analyze``)."""
-        recorder = SessionRecorder(
-            Path(path), source=self.source, models=self.models, settings=self.settings, labels=self.labels
-        )
-        for result in self.results:
-            recorder.add(result)
-        written = recorder.finish(status=self.status, warnings=self.warnings)
+        tmp = Path(path).with_name(f".{Path(path).name}-{os.getpid()}{JOURNAL_SUFFIX}")
+        journal = JournalWriter(tmp)
+        try:
+            journal.write(self._header())
+            for result in self.results:
+                journal.write({**result.to_json(), "type": "frame"})
+            journal.close()
+            n = len(self._results)
+            counts = {"delivered": n, "processed": n, "dropped": 0, "skipped": 0}
+            write_session_from_journal(tmp, path, status=self.status, warnings=self.warnings, counts=counts)
+        finally:
+            journal.close()
+            tmp.unlink(missing_ok=True)
         self.exported = True
-        return written
+        return Path(path)
 
     def export_csv(self, path: Path) -> Path:
         """Per-frame CSV: the writer needs only the labels and the frame records."""
@@ -152,9 +171,9 @@ class SessionStore:
 
     def close(self, *, keep_journal: bool = False) -> None:
         """Stop journaling; the journal is deleted unless it is still needed for recovery."""
-        if self._recorder is None:
+        if self._journal is None:
             return
-        self._recorder.abandon()
+        self._journal.close()
         if not keep_journal:
-            self._recorder.journal_path.unlink(missing_ok=True)
-        self._recorder = None
+            self._journal.path.unlink(missing_ok=True)
+        self._journal = None

@@ -1,9 +1,15 @@
-"""Session files: a crash-safe journal while running, the session JSON at the end.
+"""Session files: the crash-safe journal written while a run goes, the session JSON built from it.
 
-While a source is analysed every frame is appended to ``<name>.journal.jsonl`` beside the output and
-flushed (and fsynced) at least once a second, so a crash loses at most the last second. The final
-``<name>.session.json`` is built by streaming that journal, which keeps memory flat for long videos
-and makes recovery after a crash the same code path as a normal finish.
+While a source is analysed every frame record is appended to ``<name>.journal.jsonl`` (JSON Lines:
+a header, then ``frame``, ``event`` and ``counts`` records, and an ``end`` record after a clean finish),
+and a timer flushes and fsyncs it at least once a second (see :mod:`emodesk.core.run`), so a crash loses
+at most the last second. The final ``<name>.session.json`` is built by streaming that journal, which
+keeps memory flat for long videos and makes recovery after a crash the same code path as a normal finish.
+
+This module is the file format only; :class:`emodesk.core.run.SessionRun` owns a run.
+The duplicate-frame rule lives here, once: when a frame index occurs twice, the FIRST record wins
+(it was analysed in order, with the tracker history of the one ordered pass; a later analysis of the
+same index could only come from a re-run with a different history).
 """
 
 from __future__ import annotations
@@ -11,21 +17,17 @@ from __future__ import annotations
 import json
 import logging
 import os
-import time
+import threading
 from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any, BinaryIO
 
 from emodesk import __version__
-from emodesk.core.atomic import atomic_text_file
-from emodesk.core.results import FrameResult
-from emodesk.core.settings import Settings
-from emodesk.core.sources import SourceInfo
+from emodesk.core.atomic import atomic_text_file, json_dumps
 from emodesk.errors import OutputError
-from emodesk.inference.base import ModelInfo
 
 log = logging.getLogger(__name__)
 
@@ -33,48 +35,118 @@ SCHEMA_VERSION = 1
 SESSION_SUFFIX = ".session.json"
 JOURNAL_SUFFIX = ".journal.jsonl"
 FLUSH_INTERVAL_S = 1.0
+MAX_GAP_S = 1.0  # a face unseen for longer than this was away: the gap is not time on screen
+_HEADER_ONLY_KEYS = ("type", "pid")  # journal bookkeeping, not part of the session document
 
 
-def journal_path_for(session_path: Path) -> Path:
+def journal_path_for(session_path: str | Path) -> Path:
+    """``out/clip.session.json`` → ``out/clip.journal.jsonl``."""
+    session_path = Path(session_path)
     name = session_path.name.removesuffix(SESSION_SUFFIX).removesuffix(".json")
     return session_path.with_name(name + JOURNAL_SUFFIX)
 
 
-@dataclass
-class _FaceStats:
-    """Running per-track summary; fed from journal records so recovery reuses it."""
+def session_path_for(journal_path: str | Path, out_dir: str | Path | None = None) -> Path:
+    """``out/clip.journal.jsonl`` → ``out/clip.session.json`` (in ``out_dir`` when given)."""
+    journal_path = Path(journal_path)
+    name = journal_path.name.removesuffix(JOURNAL_SUFFIX).removesuffix(".jsonl")
+    return Path(out_dir or journal_path.parent) / (name + SESSION_SUFFIX)
 
+
+def model_json(info: object) -> dict[str, Any]:
+    """Every field of a ModelInfo (whatever fields it has), JSON-ready."""
+    out = asdict(info)  # type: ignore[call-overload]
+    out["providers"] = list(out.get("providers", ()))
+    return out
+
+
+def analysis_json(sample_fps: float | None, live: bool) -> dict[str, Any]:
+    """Which frames the run was asked to analyse: every one, a sample of N per second, or live."""
+    if live:
+        return {"mode": "latest_frame", "sample_fps": None}
+    if sample_fps is not None:
+        return {"mode": "sample_fps", "sample_fps": sample_fps}
+    return {"mode": "every_frame", "sample_fps": None}
+
+
+def new_header(
+    *,
+    source: Mapping[str, Any],
+    models: Iterable[object],
+    settings: Mapping[str, Any],
+    labels: Sequence[str],
+    analysis: Mapping[str, Any],
+) -> dict[str, Any]:
+    return {
+        "type": "header",
+        "schema_version": SCHEMA_VERSION,
+        "app": "emodesk",
+        "app_version": __version__,
+        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "pid": os.getpid(),
+        "source": dict(source),
+        "models": [model_json(m) for m in models],
+        "settings": dict(settings),
+        "labels": list(labels),
+        "analysis": dict(analysis),
+    }
+
+
+# ------------------------------------------------------------------------------------ per-face statistics
+
+
+@dataclass
+class FaceStats:
+    """Running per-track summary: THE one implementation (session file, window panels, recovery).
+
+    Fed from frame records (``FrameResult.to_json()`` or journal lines), so a recovered session's
+    faces[] equal a finished one's. Ties for the most common emotion go to the label that got there first.
+    """
+
+    track_id: int
     first_frame: int
     first_time_s: float
     last_frame: int = 0
     last_time_s: float = 0.0
     frames_seen: int = 0
+    on_screen_s: float = 0.0
+    emotion: str | None = None  # in the latest frame the face was seen in
+    confidence: float = 0.0
     dominant: Counter[str] = field(default_factory=Counter)
     prob_sums: dict[str, float] = field(default_factory=dict)
     confidence_sums: dict[str, float] = field(default_factory=dict)
 
     def add(self, index: int, time_s: float, face: Mapping[str, Any]) -> None:
+        if self.frames_seen:
+            gap = time_s - self.last_time_s
+            if 0.0 < gap <= MAX_GAP_S:  # continuous sighting; a longer gap means the face was away
+                self.on_screen_s += gap
         self.last_frame, self.last_time_s = index, time_s
         self.frames_seen += 1
         for label, p in face["probs"].items():
             self.prob_sums[label] = self.prob_sums.get(label, 0.0) + p
         emotion = face.get("emotion")
+        self.emotion, self.confidence = emotion, face.get("confidence", 0.0)
         if emotion:
             self.dominant[emotion] += 1
             self.confidence_sums[emotion] = self.confidence_sums.get(emotion, 0.0) + face["confidence"]
 
-    def to_json(self, track_id: int, labels: Sequence[str]) -> dict[str, Any]:
+    @property
+    def most_common(self) -> str | None:
+        return self.dominant.most_common(1)[0][0] if self.dominant else None
+
+    def to_json(self, labels: Sequence[str]) -> dict[str, Any]:
         n = max(self.frames_seen, 1)
-        most_common = self.dominant.most_common(1)[0][0] if self.dominant else None
         return {
-            "id": track_id,
+            "id": self.track_id,
             "first_frame": self.first_frame,
             "last_frame": self.last_frame,
             "first_time_s": round(self.first_time_s, 6),
             "last_time_s": round(self.last_time_s, 6),
             "frames_seen": self.frames_seen,
+            "on_screen_s": round(self.on_screen_s, 6),
             "dominant_counts": {label: self.dominant.get(label, 0) for label in labels},
-            "most_common": most_common,
+            "most_common": self.most_common,
             "mean_probs": {label: round(self.prob_sums.get(label, 0.0) / n, 5) for label in labels},
             # mean confidence over the frames where that emotion was the face's top label
             "mean_confidence": {
@@ -90,9 +162,9 @@ class SessionSummary:
 
     def __init__(self, labels: Sequence[str]) -> None:
         self.labels = tuple(labels)
-        self.faces: dict[int, _FaceStats] = {}
+        self.faces: dict[int, FaceStats] = {}
         self.frames = 0
-        self.dropped = 0
+        self.dropped = 0  # sum of the records' ``dropped`` (live mode); the run's counts are authoritative
         self.timing_sums: Counter[str] = Counter()
 
     def add(self, record: Mapping[str, Any]) -> None:
@@ -103,152 +175,246 @@ class SessionSummary:
         for face in record["faces"]:
             stats = self.faces.get(face["id"])
             if stats is None:
-                stats = self.faces[face["id"]] = _FaceStats(record["index"], record["time_s"])
+                stats = self.faces[face["id"]] = FaceStats(face["id"], record["index"], record["time_s"])
             stats.add(record["index"], record["time_s"], face)
 
     def faces_json(self) -> list[dict[str, Any]]:
-        return [self.faces[i].to_json(i, self.labels) for i in sorted(self.faces)]
+        return [self.faces[i].to_json(self.labels) for i in sorted(self.faces)]
 
     def timings_json(self) -> dict[str, float]:
         n = max(self.frames, 1)
         return {f"mean_{k}": round(v / n, 3) for k, v in sorted(self.timing_sums.items())}
 
 
-class SessionRecorder:
-    """Appends each FrameResult to the journal; ``finish()`` writes the session JSON atomically."""
+# ------------------------------------------------------------------------------------------ the journal
 
-    def __init__(
-        self,
-        session_path: Path,
-        *,
-        source: SourceInfo,
-        models: Sequence[ModelInfo],
-        settings: Settings,
-        labels: Sequence[str],
-    ) -> None:
-        self.session_path = Path(session_path)
-        self.journal_path = journal_path_for(self.session_path)
-        self.header = {
-            "type": "header",
-            "schema_version": SCHEMA_VERSION,
-            "app": "emodesk",
-            "app_version": __version__,
-            "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-            "source": source.to_json(),
-            "models": [_model_json(m) for m in models],
-            "settings": settings.to_json(),
-            "labels": list(labels),
-        }
-        self._started = time.monotonic()
+
+class JournalWriter:
+    """Appends records to a journal as JSON lines; thread-safe; knows each line's byte offset.
+
+    Never overwrites: the file is created exclusively, so an earlier run's journal (which may be the
+    only copy of a crashed analysis) is never lost. OSErrors (a full disk) become one-line OutputErrors
+    naming the journal; whatever was flushed before stays on disk for ``emodesk recover``.
+    """
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        self._lock = threading.Lock()
+        self._pos = 0
+        self._readable = 0  # bytes handed to the OS (visible to other readers of the file)
+        self._unflushed = False
+        self.error: OutputError | None = None
         try:
-            self.session_path.parent.mkdir(parents=True, exist_ok=True)
-            self._journal: TextIO | None = self.journal_path.open("w", encoding="utf-8")
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._fh: BinaryIO | None = self.path.open("xb")
+        except FileExistsError as exc:
+            raise OutputError(f"{self.path}: a journal is already there (an unfinished run?); not overwritten") from exc
         except OSError as exc:
-            raise OutputError(f"{self.journal_path}: cannot write ({exc.strerror})") from exc
-        self._write_line(self.header)
-        self._last_flush = time.monotonic()
-        self.frames = 0
-        self.summary: dict[str, Any] = {}
+            raise OutputError(f"{self.path}: cannot write ({exc.strerror})") from exc
 
-    def _write_line(self, record: Mapping[str, Any]) -> None:
-        assert self._journal is not None
-        self._journal.write(json.dumps(record, separators=(",", ":")) + "\n")
+    @property
+    def closed(self) -> bool:
+        return self._fh is None
 
-    def add(self, result: FrameResult) -> None:
-        record = result.to_json()
-        record["type"] = "frame"
-        self._write_line(record)
-        self.frames += 1
-        now = time.monotonic()
-        if now - self._last_flush >= FLUSH_INTERVAL_S:
-            self.flush()
-            self._last_flush = now
+    def _fail(self, exc: OSError) -> OutputError:
+        self.error = OutputError(
+            f"{self.path}: cannot write ({exc.strerror or exc}); the journal so far is kept "
+            f"(`emodesk recover {self.path}` makes a session of it)"
+        )
+        return self.error
+
+    def write(self, record: Mapping[str, Any]) -> int:
+        """Append one record; returns the byte offset of its line. Raises OutputError."""
+        line = (json_dumps(record, compact=True) + "\n").encode("utf-8")
+        with self._lock:
+            if self.error is not None:
+                raise self.error
+            if self._fh is None:
+                raise OutputError(f"{self.path}: journal already closed")
+            try:
+                self._fh.write(line)
+            except OSError as exc:
+                raise self._fail(exc) from exc
+            offset = self._pos
+            self._pos += len(line)
+            self._unflushed = True
+            return offset
+
+    @property
+    def size(self) -> int:
+        """Bytes written so far (flushed or not)."""
+        return self._pos
 
     def flush(self) -> None:
-        if self._journal is not None:
-            self._journal.flush()
-            os.fsync(self._journal.fileno())
+        """Push everything written to the disk (flush + fsync). Raises OutputError."""
+        with self._lock:
+            if self._fh is None or self.error is not None or not self._unflushed:
+                if self.error is not None:
+                    raise self.error
+                return
+            try:
+                self._fh.flush()
+                os.fsync(self._fh.fileno())
+            except OSError as exc:
+                raise self._fail(exc) from exc
+            self._unflushed = False
+            self._readable = self._pos
 
-    def finish(self, *, status: str = "complete", warnings: Iterable[str] = ()) -> Path:
-        """Close the journal, write the session JSON, then delete the journal."""
-        end = {
-            "type": "end",
-            "status": status,
-            "warnings": list(warnings),
-            "wall_time_s": round(time.monotonic() - self._started, 3),
-        }
-        self._write_line(end)
-        self.flush()
-        assert self._journal is not None
-        self._journal.close()
-        self._journal = None
-        self.summary = write_session_from_journal(self.journal_path, self.session_path)
-        self.journal_path.unlink(missing_ok=True)
-        return self.session_path
+    def make_readable(self, offset: int) -> None:
+        """Make sure the line at ``offset`` can be read back from the file (no fsync: that is the timer's)."""
+        with self._lock:
+            if offset < self._readable or self._fh is None or self.error is not None:
+                return
+            try:
+                self._fh.flush()
+            except OSError as exc:
+                raise self._fail(exc) from exc
+            self._readable = self._pos
 
-    def abandon(self) -> None:
-        """Close the journal without finishing (it stays on disk for recovery)."""
-        if self._journal is not None:
-            self.flush()
-            self._journal.close()
-            self._journal = None
-
-
-def _model_json(info: ModelInfo) -> dict[str, Any]:
-    out = asdict(info)
-    out["providers"] = list(info.providers)
-    return out
+    def close(self) -> None:
+        """Flush what can be flushed and close; never raises (a write error was already reported)."""
+        with self._lock:
+            fh, self._fh = self._fh, None
+        if fh is None:
+            return
+        try:
+            fh.flush()
+            os.fsync(fh.fileno())
+        except OSError as exc:
+            if self.error is None:
+                self._fail(exc)
+        try:
+            fh.close()  # closes the file even when its final flush fails
+        except OSError:
+            pass
 
 
-def read_journal(journal_path: Path) -> Iterator[dict[str, Any]]:
-    """Records of a journal; a torn last line (the crash itself) is skipped."""
-    with journal_path.open("r", encoding="utf-8") as fh:
-        for number, line in enumerate(fh, 1):
-            if not line.strip():
+def read_journal(journal_path: str | Path) -> Iterator[dict[str, Any]]:
+    """Records of a journal; a torn line (the crash itself) is skipped."""
+    journal_path = Path(journal_path)
+    with journal_path.open("rb") as fh:
+        for number, raw in enumerate(fh, 1):
+            if not raw.strip():
                 continue
             try:
-                yield json.loads(line)
-            except json.JSONDecodeError:
+                yield json.loads(raw.decode("utf-8"))
+            except (json.JSONDecodeError, UnicodeDecodeError):
                 log.warning("%s: line %d is incomplete (written during a crash); skipped", journal_path, number)
 
 
-def write_session_from_journal(journal_path: Path, session_path: Path) -> dict[str, Any]:
-    """Build the session JSON from a journal (after a normal finish, or to recover from a crash).
+def read_record(journal_path: str | Path, offset: int) -> dict[str, Any]:
+    """The one record whose line starts at ``offset``."""
+    with Path(journal_path).open("rb") as fh:
+        fh.seek(offset)
+        return json.loads(fh.readline().decode("utf-8"))
 
-    Returns the document without its ``frames`` (summary, faces, timings) for the caller to report.
-    """
-    header: dict[str, Any] | None = None
-    end: dict[str, Any] | None = None
-    summary: SessionSummary | None = None
-    seen: set[int] = set()
+
+@dataclass(frozen=True)
+class JournalInfo:
+    """What a journal on disk holds (for the recovery prompt and the "unfinished run" message)."""
+
+    path: Path
+    header: dict[str, Any] | None
+    frames: int
+    finished: bool  # it has an end record: the run finished (only the session write may have failed)
+
+    @property
+    def source(self) -> str:
+        return str((self.header or {}).get("source", {}).get("path", "?"))
+
+    @property
+    def created(self) -> str:
+        return str((self.header or {}).get("created", "?"))
+
+
+def inspect_journal(journal_path: str | Path) -> JournalInfo:
+    header, frames, finished = None, 0, False
     for record in read_journal(journal_path):
         kind = record.get("type")
         if kind == "header":
             header = record
-            summary = SessionSummary(record["labels"])
-        elif kind == "frame" and summary is not None and record["index"] not in seen:
-            seen.add(record["index"])
-            summary.add(record)
+        elif kind == "frame":
+            frames += 1
         elif kind == "end":
-            end = record
+            finished = True
+    return JournalInfo(Path(journal_path), header, frames, finished)
+
+
+def write_session_from_journal(
+    journal_path: str | Path,
+    session_path: str | Path,
+    *,
+    status: str | None = None,
+    warnings: Iterable[str] | None = None,
+    counts: Mapping[str, int] | None = None,
+    wall_time_s: float | None = None,
+) -> dict[str, Any]:
+    """Build the session JSON from a journal (after a normal finish, or to recover from a crash).
+
+    ``status``/``warnings``/``counts``/``wall_time_s`` come from the journal's end record when not
+    given; a journal without one (a crash) gives ``"status": "recovered"``. Accepts str or Path.
+    Returns the document without its ``frames`` (summary, faces, timings) for the caller to report.
+    """
+    journal_path, session_path = Path(journal_path), Path(session_path)
+    header: dict[str, Any] | None = None
+    end: dict[str, Any] | None = None
+    checkpoint: dict[str, Any] | None = None
+    summary: SessionSummary | None = None
+    events: list[dict[str, Any]] = []
+    seen: set[int] = set()
+    try:
+        for record in read_journal(journal_path):
+            kind = record.get("type")
+            if kind == "header":
+                header = record
+                summary = SessionSummary(record["labels"])
+            elif kind == "frame" and summary is not None and record["index"] not in seen:
+                seen.add(record["index"])  # the duplicate-frame rule: the first record of an index wins
+                summary.add(record)
+            elif kind == "event":
+                events.append({k: v for k, v in record.items() if k != "type"})
+            elif kind == "counts":
+                checkpoint = record
+            elif kind == "end":
+                end = record
+    except OSError as exc:
+        raise OutputError(f"{journal_path}: cannot read ({exc.strerror})") from exc
     if header is None or summary is None:
         raise OutputError(f"{journal_path}: not an emodesk journal (no header line)")
     if end is None:
         end = {"status": "recovered", "warnings": [f"recovered from {journal_path.name} after an unclean exit"]}
+    if counts is None:
+        counts = end.get("counts")
+    if counts is None:
+        # a crash: counts as of the last checkpoint, with every frame found in the journal processed
+        base = checkpoint or {"dropped": summary.dropped, "skipped": 0}
+        dropped, skipped = int(base.get("dropped", 0)), int(base.get("skipped", 0))
+        counts = {
+            "delivered": summary.frames + dropped + skipped,
+            "processed": summary.frames,
+            "dropped": dropped,
+            "skipped": skipped,
+        }
 
-    document = {k: v for k, v in header.items() if k != "type"}
+    document = {k: v for k, v in header.items() if k not in _HEADER_ONLY_KEYS}
+    document.setdefault("analysis", analysis_json(document.get("settings", {}).get("sample_fps"), False))
     document.update(
         {
-            "status": end["status"],
-            "warnings": end.get("warnings", []),
+            "status": status if status is not None else end["status"],
+            "warnings": list(warnings) if warnings is not None else end.get("warnings", []),
             "frames_processed": summary.frames,
-            "frames_dropped": summary.dropped,
+            "frames_dropped": int(counts["dropped"]),
+            "counts": {k: int(counts[k]) for k in ("delivered", "processed", "dropped", "skipped")},
             "timings": summary.timings_json(),
-            "wall_time_s": end.get("wall_time_s"),
+            "wall_time_s": wall_time_s if wall_time_s is not None else end.get("wall_time_s"),
+            "events": sorted(events, key=lambda e: (e["time_s"], e["label"])),
             "faces": summary.faces_json(),
         }
     )
-    head = json.dumps(document, indent=1)
+    try:
+        head = json_dumps(document, indent=1)
+    except ValueError as exc:
+        raise OutputError(f"{session_path}: {exc}") from exc
     assert head.endswith("\n}")
     with atomic_text_file(session_path) as out:
         # frames are streamed from the journal one line at a time
@@ -256,28 +422,32 @@ def write_session_from_journal(journal_path: Path, session_path: Path) -> dict[s
         first = True
         seen.clear()
         for record in read_journal(journal_path):
-            # a seek in the GUI can analyse a frame twice: the session keeps its first result
             if record.get("type") != "frame" or record["index"] in seen:
                 continue
             seen.add(record["index"])
             record.pop("type")
             # timings differ run to run; the summary keeps their means, frames[] stay reproducible
             record.pop("timings", None)
-            out.write(("\n  " if first else ",\n  ") + json.dumps(record, separators=(",", ":")))
+            out.write(("\n  " if first else ",\n  ") + json_dumps(record, compact=True))
             first = False
         out.write("\n ]\n}\n")
     return document
 
 
-def load_session(path: str | Path) -> dict[str, Any]:
-    """Read a session JSON written by emodesk (any version this build understands)."""
+def read_session_json(path: str | Path) -> dict[str, Any]:
+    """The raw JSON of a session file written by emodesk (``emodesk.load_session`` gives typed access)."""
     path = Path(path)
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except OSError as exc:
         raise OutputError(f"{path}: cannot read ({exc.strerror})") from exc
-    except json.JSONDecodeError as exc:
-        raise OutputError(f"{path}: not a session file (invalid JSON at line {exc.lineno})") from exc
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        line = getattr(exc, "lineno", "?")
+        raise OutputError(f"{path}: not a session file (invalid JSON at line {line})") from exc
     if not isinstance(data, dict) or data.get("schema_version") != SCHEMA_VERSION:
         raise OutputError(f"{path}: not an emodesk session (schema_version {SCHEMA_VERSION} expected)")
     return data
+
+
+# the dict reader's old name: exports and tests use it (typed: emodesk.load_session / core.session_model)
+load_session = read_session_json
