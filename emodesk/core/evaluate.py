@@ -27,7 +27,7 @@ import json
 import logging
 import os
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
@@ -36,12 +36,19 @@ from typing import Any
 import cv2
 import numpy as np
 
+from emodesk.core.eval_metrics import (
+    Calibration,
+    Metrics,
+    calibration,
+    metrics,
+    softmax_t,
+)
 from emodesk.core.sources import read_image
-from emodesk.core.atomic import atomic_file
-from emodesk.errors import EmodeskError, ModelError, OutputError, SourceError
-from emodesk.inference.base import EmotionClassifier, FaceDetector, load_classifier, load_detector
+from emodesk.errors import EmodeskError, ModelError, SourceError
+from emodesk.inference.base import EmotionClassifier, FaceDetector
 from emodesk.inference.classifiers.normalize import to_tensor
 from emodesk.inference.labels import CANONICAL_LABELS, canonical_label
+from emodesk.inference.loader import load_classifier, load_detector
 
 log = logging.getLogger(__name__)
 
@@ -65,84 +72,6 @@ class LabelledImage:
     name: str  # the path as written in the CSV
     path: Path  # resolved against the CSV's folder
     label: str  # canonical
-
-
-@dataclass(frozen=True)
-class ClassMetrics:
-    precision: float
-    recall: float
-    f1: float
-    support: int
-
-    def to_dict(self) -> dict[str, float | int]:
-        return {"precision": self.precision, "recall": self.recall, "f1": self.f1, "support": self.support}
-
-
-@dataclass(frozen=True)
-class Metrics:
-    """Classification metrics over ``labels``; see :func:`metrics`."""
-
-    labels: tuple[str, ...]
-    n: int
-    accuracy: float
-    balanced_accuracy: float
-    macro_f1: float
-    per_class: Mapping[str, ClassMetrics]
-    confusion: tuple[tuple[int, ...], ...]  # rows = true, columns = predicted, both in ``labels`` order
-    misses: tuple[int, ...]  # per true label: predictions that were None (no face found)
-
-
-def metrics(y_true: Sequence[str], y_pred: Sequence[str | None], labels: Sequence[str]) -> Metrics:
-    """Accuracy, balanced accuracy, macro F1, per-class P/R/F1 and the confusion matrix, in numpy.
-
-    ``y_pred[i] is None`` is a miss (no prediction): wrong, in the support of its true class, in no column.
-    Precision of a label never predicted is 0; recall and F1 of a label with no support are 0 and such
-    labels are left out of the macro averages (balanced accuracy = mean recall over labels present in
-    ``y_true``). Nothing is NaN and numpy emits no warnings.
-    """
-    labels = tuple(labels)
-    if len(set(labels)) != len(labels):
-        raise ValueError(f"duplicate labels in {labels}")
-    if len(y_true) != len(y_pred):
-        raise ValueError(f"{len(y_true)} true labels but {len(y_pred)} predictions")
-    index = {label: i for i, label in enumerate(labels)}
-    k = len(labels)
-    try:
-        t = np.fromiter((index[y] for y in y_true), np.int64, len(y_true))
-    except KeyError as exc:
-        raise ValueError(f"true label {exc.args[0]!r} is not in labels {labels}") from None
-    try:
-        p = np.fromiter((-1 if y is None else index[y] for y in y_pred), np.int64, len(y_pred))
-    except KeyError as exc:
-        raise ValueError(f"predicted label {exc.args[0]!r} is not in labels {labels}") from None
-    hit = p >= 0
-    confusion = np.bincount(t[hit] * k + p[hit], minlength=k * k).reshape(k, k)
-    misses = np.bincount(t[~hit], minlength=k)
-    support = np.bincount(t, minlength=k)
-    tp = np.diag(confusion).astype(np.float64)
-    predicted = confusion.sum(axis=0).astype(np.float64)
-    # np.divide with ``where`` leaves 0 where the denominator is 0: defined values, no RuntimeWarning
-    precision = np.divide(tp, predicted, out=np.zeros(k), where=predicted > 0)
-    recall = np.divide(tp, support.astype(np.float64), out=np.zeros(k), where=support > 0)
-    denom = precision + recall
-    f1 = np.divide(2 * precision * recall, denom, out=np.zeros(k), where=denom > 0)
-    present = support > 0
-    n = len(y_true)
-    return Metrics(
-        labels=labels,
-        n=n,
-        accuracy=float(tp.sum() / n) if n else 0.0,
-        balanced_accuracy=float(recall[present].mean()) if present.any() else 0.0,
-        macro_f1=float(f1[present].mean()) if present.any() else 0.0,
-        per_class=MappingProxyType(
-            {
-                label: ClassMetrics(float(precision[i]), float(recall[i]), float(f1[i]), int(support[i]))
-                for i, label in enumerate(labels)
-            }
-        ),
-        confusion=tuple(tuple(int(v) for v in row) for row in confusion),
-        misses=tuple(int(v) for v in misses),
-    )
 
 
 @dataclass(frozen=True)
@@ -173,6 +102,13 @@ class EvalReport:
     unreadable: Mapping[str, str]  # path as in the CSV → why; not in n
     predictions: tuple[Prediction, ...]
     timing: Mapping[str, float] = field(default_factory=dict)
+    # the temperature the probabilities were computed with (None: T = 1, uncalibrated or never fitted)
+    temperature: float | None = None
+    # ECE/NLL/Brier over the images that got a prediction and whose label the model has; None if none did
+    calibration: Calibration | None = None
+    # raw logits (model label order) and true label index of those images: what `models calibrate` fits on
+    logits: np.ndarray = field(default_factory=lambda: np.zeros((0, 0), np.float32), repr=False, compare=False)
+    true_index: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64), repr=False, compare=False)
 
     # the headline numbers, so that callers need not know about ``metrics``
     @property
@@ -205,6 +141,7 @@ class EvalReport:
 
     def to_dict(self) -> dict[str, Any]:
         m = self.metrics
+        c = self.calibration
         return {
             "model": self.model,
             "sha256": self.sha256,
@@ -219,6 +156,11 @@ class EvalReport:
             "accuracy": m.accuracy,
             "balanced_accuracy": m.balanced_accuracy,
             "macro_f1": m.macro_f1,
+            "ece": c.ece if c else None,
+            "nll": c.nll if c else None,
+            "brier": c.brier if c else None,
+            "temperature": self.temperature,
+            "calibration": c.to_dict() if c else None,
             "labels": list(m.labels),
             "per_class": {label: c.to_dict() for label, c in m.per_class.items()},
             "confusion": [list(row) for row in m.confusion],
@@ -304,8 +246,12 @@ def evaluate(
     device: str = "auto",
     batch: int = 64,
     progress: Progress | None = None,
+    calibrated: bool = True,
 ) -> EvalReport:
     """Run ``emotion`` (id, loaded classifier, or the manifest default) over a labelled folder.
+
+    Probabilities (confidences, ECE, NLL, Brier) are the app's: ``softmax(logits / T)`` with the model's
+    temperature from the manifest; ``calibrated=False`` measures the raw model (T = 1) instead.
 
     ``detector`` is used only with ``crop="detect"`` (default: the manifest's, at its default threshold).
     ``batch`` images are classified per call (the classifier splits further if its graph needs it).
@@ -334,6 +280,9 @@ def evaluate(
     unreadable: dict[str, str] = {}
     no_face: list[str] = []
     outcome: dict[int, tuple[str | None, float | None]] = {}  # row index → (prediction, confidence)
+    row_logits: dict[int, np.ndarray] = {}  # row index → raw logits in the model's label order
+    row_probs: dict[int, np.ndarray] = {}  # row index → the probabilities the app would show
+    temperature = classifier.temperature if calibrated else None
     pending: list[tuple[int, np.ndarray]] = []
     times = {"read": 0.0, "detect": 0.0, "preprocess": 0.0, "classify": 0.0}
 
@@ -341,11 +290,15 @@ def evaluate(
         if not pending:
             return
         t0 = time.perf_counter()
-        probs = classifier.predict(np.concatenate([x for _, x in pending], axis=0))
+        logits = classifier.logits(np.concatenate([x for _, x in pending], axis=0))
+        # the adapter's own temperature step, so eval measures exactly what the app shows
+        probs = classifier.probabilities(logits) if calibrated else softmax_t(logits).astype(np.float32)
         times["classify"] += time.perf_counter() - t0
         best = probs.argmax(axis=1)
-        for (i, _), b, row in zip(pending, best, probs):
+        for (i, _), b, row, z in zip(pending, best, probs, logits):
             outcome[i] = (classifier.labels[int(b)], float(row[b]))
+            row_logits[i] = z
+            row_probs[i] = row
         pending.clear()
 
     start = time.perf_counter()
@@ -397,6 +350,10 @@ def evaluate(
         "ms_per_image": round(1000 * wall / n, 3),
         **{f"{k}_ms_per_image": round(1000 * v / n, 3) for k, v in times.items()},
     }
+    scored = [i for i in read_rows if i in row_logits and rows[i].label in model_labels]
+    true_index = np.array([model_labels.index(rows[i].label) for i in scored], np.int64)
+    logits_arr = np.stack([row_logits[i] for i in scored]) if scored else np.zeros((0, len(model_labels)), np.float32)
+    probs_arr = np.stack([row_probs[i] for i in scored]) if scored else np.zeros((0, len(model_labels)), np.float32)
     info = classifier.info
     return EvalReport(
         model=info.id,
@@ -417,180 +374,8 @@ def evaluate(
             Prediction(rows[i].name, rows[i].label, outcome[i][0], outcome[i][1]) for i in read_rows
         ),
         timing=MappingProxyType(timing),
+        temperature=temperature,
+        calibration=calibration(probs_arr, true_index) if scored else None,
+        logits=logits_arr,
+        true_index=true_index,
     )
-
-
-# ---------------------------------------------------------------------------------------------- text
-
-
-def summary_line(report: EvalReport) -> str:
-    extra = ""
-    if report.misses:
-        extra += f", {report.misses} without a face"
-    if report.unreadable:
-        extra += f", {len(report.unreadable)} unreadable left out"
-    return (
-        f"{report.model} on {report.folder} ({report.crop}): accuracy {report.accuracy:.1%}, "
-        f"balanced accuracy {report.balanced_accuracy:.1%}, macro F1 {report.macro_f1:.3f}, "
-        f"n={report.n}{extra}, {report.timing.get('ms_per_image', 0.0):.2f} ms/image"
-    )
-
-
-def format_report(report: EvalReport) -> str:
-    """A readable multi-line table: headline metrics, per-class P/R/F1/support, the confusion matrix."""
-    m = report.metrics
-    det = f", detector {report.detector}" if report.detector else ""
-    lines = [
-        f"model {report.model} (sha256 {report.sha256[:12]}, {', '.join(report.providers)}), crop {report.crop}{det}",
-        f"data  {report.labels_csv}: {report.n} images"
-        + (f", {len(report.unreadable)} unreadable (left out)" if report.unreadable else "")
-        + (f", {report.misses} without a face (counted wrong)" if report.misses else ""),
-        "",
-        f"accuracy           {m.accuracy:7.1%}",
-        f"balanced accuracy  {m.balanced_accuracy:7.1%}   (mean recall over the labels in the data)",
-        f"macro F1           {m.macro_f1:7.3f}   (over the labels in the data)",
-        f"time               {report.timing.get('ms_per_image', 0.0):7.2f} ms/image",
-        "",
-    ]
-    width = max(len("label"), *(len(lab) for lab in m.labels))
-    lines.append(f"{'label':<{width}}  precision  recall     f1  support")
-    for label, c in m.per_class.items():
-        note = ""
-        if label in report.unpredictable_labels:
-            note = "  model cannot predict this label"
-        elif label in report.labels_not_in_data:
-            note = "  not in the data"
-        lines.append(f"{label:<{width}}  {c.precision:9.3f}  {c.recall:6.3f}  {c.f1:5.3f}  {c.support:7d}{note}")
-    lines += ["", "confusion matrix (rows = true label, columns = predicted)"]
-    columns = list(m.labels) + (["no_face"] if report.misses else [])
-    cw = max(5, *(len(c) for c in columns)) + 1
-    corner = "true \\ predicted"
-    rw = max(width, len(corner))
-    lines.append(f"{corner:<{rw}}" + "".join(f"{c:>{cw}}" for c in columns))
-    for label, row, miss in zip(m.labels, m.confusion, m.misses):
-        cells = list(row) + ([miss] if report.misses else [])
-        lines.append(f"{label:<{rw}}" + "".join(f"{v:>{cw}d}" for v in cells))
-    return "\n".join(lines)
-
-
-# ---------------------------------------------------------------------------------------------- picture
-
-_FONT = cv2.FONT_HERSHEY_SIMPLEX
-_LOW = np.array([250, 246, 243], np.float64)  # BGR of 0 % (near white)
-_HIGH = np.array([110, 48, 8], np.float64)  # BGR of 100 % (dark blue)
-_INK = (30, 30, 30)
-
-
-def _cell_colour(fraction: float) -> tuple[int, int, int]:
-    # a gamma below 1 makes the small off-diagonal fractions visible against the white
-    f = float(np.clip(fraction, 0.0, 1.0)) ** 0.7
-    bgr = _LOW + (_HIGH - _LOW) * f
-    return (int(bgr[0]), int(bgr[1]), int(bgr[2]))
-
-
-def _text(img: np.ndarray, text: str, center: tuple[int, int], scale: float, colour: tuple[int, int, int], thick: int = 1) -> None:
-    (tw, th), _ = cv2.getTextSize(text, _FONT, scale, thick)
-    cv2.putText(img, text, (int(center[0] - tw / 2), int(center[1] + th / 2)), _FONT, scale, colour, thick, cv2.LINE_AA)
-
-
-def render_confusion(report: EvalReport) -> np.ndarray:
-    """The row-normalised confusion matrix as a BGR image: colour = share of the true class, text = count."""
-    m = report.metrics
-    cols = list(m.labels) + (["no face"] if report.misses else [])
-    k, kc = len(m.labels), len(cols)
-    cell = 92
-    label_scale = 0.55
-    def row_name(label: str) -> str:
-        star = " *" if label in report.unpredictable_labels else ""
-        return f"{label} ({m.per_class[label].support}){star}"
-
-    row_w = max(cv2.getTextSize(row_name(lab), _FONT, label_scale, 1)[0][0] for lab in m.labels)
-    left = row_w + 60  # row labels plus the rotated "true label" caption
-    top = 150
-    bar_w = 110
-    width = left + kc * cell + 30 + bar_w
-    foot = 34 if report.unpredictable_labels else 0
-    height = top + k * cell + 40 + foot
-    img = np.full((height, width, 3), 255, np.uint8)
-
-    title = f"{report.model} - crop {report.crop}" + (f" - detector {report.detector}" if report.detector else "")
-    cv2.putText(img, title, (16, 32), _FONT, 0.7, _INK, 2, cv2.LINE_AA)
-    sub = (
-        f"n={report.n}  accuracy {m.accuracy:.1%}  balanced {m.balanced_accuracy:.1%}  macro F1 {m.macro_f1:.3f}"
-        + (f"  no face {report.misses}" if report.misses else "")
-    )
-    cv2.putText(img, sub, (16, 62), _FONT, 0.55, _INK, 1, cv2.LINE_AA)
-    _text(img, "predicted label", (left + kc * cell // 2, 92), 0.6, _INK, 1)
-    # the "true label" caption, written horizontally then rotated into the left margin
-    cap = np.full((30, k * cell, 3), 255, np.uint8)
-    _text(cap, "true label", (k * cell // 2, 15), 0.6, _INK, 1)
-    img[top : top + k * cell, 10:40] = cv2.rotate(cap, cv2.ROTATE_90_COUNTERCLOCKWISE)
-
-    for j, name in enumerate(cols):
-        scale = label_scale
-        while cv2.getTextSize(name, _FONT, scale, 1)[0][0] > cell - 6 and scale > 0.3:
-            scale -= 0.05
-        _text(img, name, (left + j * cell + cell // 2, top - 18), scale, _INK, 1)
-    for i, label in enumerate(m.labels):
-        support = m.per_class[label].support
-        y0 = top + i * cell
-        text = row_name(label)
-        tw = cv2.getTextSize(text, _FONT, label_scale, 1)[0][0]
-        cv2.putText(img, text, (left - 10 - tw, y0 + cell // 2 + 6), _FONT, label_scale, _INK, 1, cv2.LINE_AA)
-        counts = list(m.confusion[i]) + ([m.misses[i]] if report.misses else [])
-        for j, count in enumerate(counts):
-            x0 = left + j * cell
-            if support == 0:
-                cv2.rectangle(img, (x0, y0), (x0 + cell, y0 + cell), (232, 232, 232), -1)
-                _text(img, "-", (x0 + cell // 2, y0 + cell // 2), 0.6, (150, 150, 150), 1)
-                continue
-            frac = count / support
-            colour = _cell_colour(frac)
-            cv2.rectangle(img, (x0, y0), (x0 + cell, y0 + cell), colour, -1)
-            ink = (255, 255, 255) if frac > 0.45 else _INK
-            if count == 0:  # empty cells stay quiet so that the real confusions stand out
-                _text(img, "0", (x0 + cell // 2, y0 + cell // 2), 0.6, (175, 175, 175), 1)
-                continue
-            _text(img, str(count), (x0 + cell // 2, y0 + cell // 2 - 12), 0.75, ink, 2)
-            share = "<1%" if frac < 0.005 else f"{frac:.0%}"  # a rounded "0%" would hide a real count
-            _text(img, share, (x0 + cell // 2, y0 + cell // 2 + 18), 0.5, ink, 1)
-    # grid, the diagonal outlined, and the no-face column set apart
-    for i in range(k + 1):
-        cv2.line(img, (left, top + i * cell), (left + kc * cell, top + i * cell), (200, 200, 200), 1)
-    for j in range(kc + 1):
-        cv2.line(img, (left + j * cell, top), (left + j * cell, top + k * cell), (200, 200, 200), 1)
-    for i in range(min(k, kc)):
-        x0, y0 = left + i * cell, top + i * cell
-        cv2.rectangle(img, (x0 + 1, y0 + 1), (x0 + cell - 1, y0 + cell - 1), (0, 140, 255), 2)
-    if report.misses:
-        x = left + k * cell
-        cv2.line(img, (x, top - 4), (x, top + k * cell + 4), _INK, 2)
-
-    # colour bar: what a shade means
-    bx, by, bh = left + kc * cell + 30, top, k * cell
-    for y in range(bh):
-        img[by + y, bx : bx + 18] = _cell_colour(1.0 - y / max(bh - 1, 1))
-    cv2.rectangle(img, (bx, by), (bx + 18, by + bh), (160, 160, 160), 1)
-    for frac in (0.0, 0.25, 0.5, 0.75, 1.0):
-        y = by + int(round((1.0 - frac) * (bh - 1)))
-        cv2.putText(img, f"{frac:.0%}", (bx + 24, y + 5), _FONT, 0.45, _INK, 1, cv2.LINE_AA)
-    cv2.putText(img, "of row", (bx - 2, by + bh + 24), _FONT, 0.45, _INK, 1, cv2.LINE_AA)
-    if foot:
-        note = f"* in the data, but the model cannot predict it: {', '.join(report.unpredictable_labels)}"
-        cv2.putText(img, note, (16, height - 16), _FONT, 0.5, _INK, 1, cv2.LINE_AA)
-    return img
-
-
-def confusion_png(report: EvalReport, path: Path | str) -> Path:
-    """Write :func:`render_confusion` as a PNG, atomically (a reader never sees half a file)."""
-    path = Path(path)
-    ok, data = cv2.imencode(".png", render_confusion(report))
-    if not ok:
-        raise OutputError(f"{path}: OpenCV could not encode the PNG")
-    _write_bytes_atomic(path, data.tobytes())
-    return path
-
-
-def _write_bytes_atomic(path: Path, data: bytes) -> None:
-    with atomic_file(path) as out:
-        out.write(data)

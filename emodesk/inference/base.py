@@ -1,44 +1,52 @@
-"""Model adapter interfaces and the family registry.
+"""Model adapter interfaces: what every detector and emotion classifier family implements.
 
 Each model family (SCRFD, YuNet, OpenCV FER, …) is one small class registered under the family name the
-manifest uses; loading a model is manifest lookup → file resolve → session → adapter, with no if/elif.
+manifest uses (``registry.register``); ``loader`` turns a manifest id into a warmed-up adapter. The names
+``load_model``, ``load_detector``, ``load_classifier`` and ``families`` are still importable from here for
+existing callers, but they live in ``emodesk.inference.loader``: importing them here lazily keeps this module
+free of an import back from the adapters (they import this module), so the package has no import cycle.
 """
 
 from __future__ import annotations
 
+import importlib
 import logging
+import math
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import numpy as np
 
 from emodesk.errors import ModelError
-from emodesk.inference import manifest as manifest_mod
 from emodesk.inference.labels import canonical_labels
 from emodesk.inference.manifest import ModelSpec
-from emodesk.inference.providers import LoadedSession, RuntimeOptions, create_session
-from emodesk.inference.store import resolve, sha256_of
-from emodesk.inference.types import Detection
+from emodesk.inference.providers import LoadedSession
+from emodesk.inference.registry import register
+from emodesk.inference.store import sha256_of
+from emodesk.inference.types import Detection, ModelInfo
+
+__all__ = [
+    "EmotionClassifier",
+    "FaceDetector",
+    "ModelInfo",
+    "OnnxModel",
+    "register",
+    "round_size",
+    "softmax",
+]
 
 log = logging.getLogger(__name__)
 
+_MOVED_TO_LOADER = ("families", "load_classifier", "load_detector", "load_model")
 
-@dataclass(frozen=True)
-class ModelInfo:
-    """What the session file records about a loaded model."""
 
-    id: str
-    kind: str
-    file: str
-    path: str
-    sha256: str
-    licence: str
-    commercial_use: bool
-    providers: tuple[str, ...]
-    runtime: RuntimeOptions | None = None  # onnxruntime threading (intra/inter-op threads, spinning)
+def __getattr__(name: str) -> Any:
+    # the loader imports the adapters, which import this module: a module-level import here would be a cycle
+    if name in _MOVED_TO_LOADER:
+        return getattr(importlib.import_module("emodesk.inference.loader"), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 class OnnxModel(ABC):
@@ -65,6 +73,7 @@ class OnnxModel(ABC):
             commercial_use=self.spec.commercial_use,
             providers=self.providers,
             runtime=self.runtime,
+            temperature=getattr(self, "temperature", None),
         )
 
     @abstractmethod
@@ -137,19 +146,33 @@ class EmotionClassifier(OnnxModel):
         batch_dim = self.session.get_inputs()[0].shape[0]
         # a fixed batch of 1 (the OpenCV FER int8 graph) means one run per face
         self.max_batch = batch_dim if isinstance(batch_dim, int) and batch_dim > 0 else 0
+        temperature = spec.temperature
+        if temperature is not None and not (math.isfinite(temperature) and temperature > 0):
+            raise ModelError(f"model {spec.id!r}: temperature must be a positive number, not {temperature!r}")
+        self.temperature: float | None = temperature
 
     @abstractmethod
     def preprocess(self, frame: np.ndarray, detections: Sequence[Detection]) -> np.ndarray:
         """The input batch for ``detections`` (one row per face, in order)."""
 
-    def postprocess(self, outputs: np.ndarray) -> np.ndarray:
-        """Raw model outputs → probabilities in the model's label order (rows sum to 1)."""
-        if self.spec.input.get("output", "logits") == "probabilities":
-            return outputs.astype(np.float32)
-        return softmax(outputs)
+    @property
+    def output_kind(self) -> str:
+        """``logits`` or ``probabilities``: what the graph's output is (the manifest's ``input.output``)."""
+        return str(self.spec.input.get("output", "logits"))
 
-    def predict(self, batch: np.ndarray) -> np.ndarray:
-        """Probabilities for a preprocessed batch; one call per batch where the model allows it."""
+    def to_logits(self, outputs: np.ndarray) -> np.ndarray:
+        """Raw graph outputs → logits (float32). A graph that ends in a softmax gives log-probabilities,
+        which differ from its logits by a per-row constant, so softmax and temperature act on them alike."""
+        if self.output_kind == "logits":
+            return outputs.astype(np.float32)
+        probs = np.clip(outputs.astype(np.float64), 0.0, None)
+        total = probs.sum(axis=-1, keepdims=True)
+        # renormalise first: a softmax computed in float32 inside the graph sums to 1 only within rounding
+        probs = np.divide(probs, total, out=np.full_like(probs, 1.0 / probs.shape[-1]), where=total > 0)
+        return np.log(np.maximum(probs, 1e-12)).astype(np.float32)
+
+    def logits(self, batch: np.ndarray) -> np.ndarray:
+        """Logits in the model's label order for a preprocessed batch; one call per batch where allowed."""
         if len(batch) == 0:
             return np.zeros((0, len(self.labels)), np.float32)
         if self.max_batch and len(batch) > self.max_batch:
@@ -157,7 +180,15 @@ class EmotionClassifier(OnnxModel):
         else:
             parts = [batch]
         outs = [self.session.run(None, {self.input_name: p})[self.output_index] for p in parts]
-        return self.postprocess(np.concatenate(outs, axis=0))
+        return self.to_logits(np.concatenate(outs, axis=0))
+
+    def probabilities(self, logits: np.ndarray) -> np.ndarray:
+        """``softmax(logits / T)``: the one place the calibration temperature is applied (T = 1 if None)."""
+        return softmax(logits / np.float32(self.temperature or 1.0))
+
+    def predict(self, batch: np.ndarray) -> np.ndarray:
+        """Calibrated probabilities for a preprocessed batch (rows sum to 1), in the model's label order."""
+        return self.probabilities(self.logits(batch))
 
     def classify(self, frame: np.ndarray, detections: Sequence[Detection]) -> list[dict[str, float]]:
         """One ``{canonical label: probability}`` per detection; labels the model lacks are absent."""
@@ -184,67 +215,3 @@ def softmax(x: np.ndarray) -> np.ndarray:
     z = x.astype(np.float64) - x.max(axis=-1, keepdims=True)
     e = np.exp(z)
     return (e / e.sum(axis=-1, keepdims=True)).astype(np.float32)
-
-
-_REGISTRY: dict[str, dict[str, type[OnnxModel]]] = {manifest_mod.DETECTOR: {}, manifest_mod.CLASSIFIER: {}}
-T = TypeVar("T", bound=type[OnnxModel])
-
-
-def register(kind: str, family: str) -> Callable[[T], T]:
-    """Class decorator: ``@register("face_detector", "scrfd")``."""
-
-    def deco(cls: T) -> T:
-        _REGISTRY[kind][family] = cls
-        cls.family = family  # type: ignore[attr-defined]
-        return cls
-
-    return deco
-
-
-def families(kind: str) -> Mapping[str, type[OnnxModel]]:
-    _import_adapters()
-    return dict(_REGISTRY[kind])
-
-
-def _import_adapters() -> None:
-    # importing the packages runs their @register decorators
-    import emodesk.inference.classifiers  # noqa: F401
-    import emodesk.inference.detectors  # noqa: F401
-
-
-def load_model(
-    model: str | ModelSpec,
-    *,
-    kind: str,
-    device: str = "auto",
-    allow_download: bool | None = None,
-    warmup: bool = True,
-    threads: int | None = None,
-    **options: Any,
-) -> OnnxModel:
-    """Manifest id (or spec) → verified file → onnxruntime session → adapter, warmed up once."""
-    spec = manifest_mod.load_manifest().get(model) if isinstance(model, str) else model
-    if spec.kind != kind:
-        raise ModelError(f"model {spec.id!r} is a {spec.kind}, not a {kind}")
-    adapter = families(kind).get(spec.family)
-    if adapter is None:
-        raise ModelError(f"model {spec.id!r}: no adapter for family {spec.family!r}")
-    path = resolve(spec, allow_download=allow_download)
-    loaded = create_session(path, device, threads=threads)
-    instance = adapter(spec, loaded, path, **options)
-    if warmup:
-        instance.warmup()
-    log.info("loaded %s on %s", spec.id, ", ".join(loaded.providers))
-    return instance
-
-
-def load_detector(model: str | ModelSpec | None = None, **kwargs: Any) -> FaceDetector:
-    spec = model or manifest_mod.load_manifest().default(manifest_mod.DETECTOR)
-    return load_model(spec, kind=manifest_mod.DETECTOR, **kwargs)  # type: ignore[return-value]
-
-
-def load_classifier(model: str | ModelSpec | None = None, **kwargs: Any) -> EmotionClassifier:
-    spec = model or manifest_mod.load_manifest().default(manifest_mod.CLASSIFIER)
-    return load_model(spec, kind=manifest_mod.CLASSIFIER, **kwargs)  # type: ignore[return-value]
-
-

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import math
+import os
+import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -49,6 +52,8 @@ class ModelSpec:
     labels: tuple[str, ...] | None = None
     input: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
     card: str | None = None
+    # emotion models: softmax temperature fitted on held-out data (`emodesk models calibrate`); None = 1
+    temperature: float | None = None
 
     @classmethod
     def from_dict(cls, raw: Mapping[str, Any]) -> ModelSpec:
@@ -65,6 +70,10 @@ class ModelSpec:
             raise ModelError(f"manifest entry {spec.id!r}: kind {spec.kind!r} is not one of {', '.join(KINDS)}")
         if spec.kind == CLASSIFIER and not spec.labels:
             raise ModelError(f"manifest entry {spec.id!r}: an emotion classifier needs its label order")
+        if spec.temperature is not None and not (
+            isinstance(spec.temperature, (int, float)) and math.isfinite(spec.temperature) and spec.temperature > 0
+        ):
+            raise ModelError(f"manifest entry {spec.id!r}: temperature must be a positive number, not {spec.temperature!r}")
         return spec
 
     def to_dict(self) -> dict[str, Any]:
@@ -116,3 +125,25 @@ def parse_manifest(path: Path) -> Manifest:
 def load_manifest() -> Manifest:
     """The bundled manifest (parsed once per process)."""
     return parse_manifest(bundled_models_dir() / "manifest.json")
+
+
+def set_temperature(path: Path, model_id: str, temperature: float) -> None:
+    """Store ``temperature`` in ``model_id``'s entry of the manifest at ``path`` (atomic rewrite, same layout)."""
+    if not (math.isfinite(temperature) and temperature > 0):
+        raise ModelError(f"temperature must be a positive number, not {temperature!r}")
+    raw = json.loads(path.read_text(encoding="utf-8"))
+    entries = [e for e in raw.get("models", ()) if e.get("id") == model_id]
+    if not entries:
+        raise ModelError(f"{path}: no model {model_id!r}")
+    entries[0]["temperature"] = float(temperature)
+    text = json.dumps(raw, indent=2, ensure_ascii=False) + "\n"
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as out:
+            out.write(text)
+        os.replace(tmp, path)  # readers see the old manifest or the new one, never half of it
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    load_manifest.cache_clear()
+

@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # a type only: this module stays a leaf that every other one may import
+    from emodesk.inference.providers import RuntimeOptions
 
 Point = tuple[float, float]
 Box = tuple[float, float, float, float]
@@ -27,3 +31,21 @@ class Detection:
     @property
     def height(self) -> float:
         return self.box[3] - self.box[1]
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    """What the session file records about a loaded model (every field goes into ``models[]``)."""
+
+    id: str
+    kind: str
+    file: str
+    path: str
+    sha256: str
+    licence: str
+    commercial_use: bool
+    providers: tuple[str, ...]
+    runtime: RuntimeOptions | None = None  # onnxruntime threading (intra/inter-op threads, spinning)
+    # emotion models: the softmax temperature applied to every probability (manifest, fitted by
+    # `emodesk models calibrate`); None = not calibrated, i.e. 1
+    temperature: float | None = None

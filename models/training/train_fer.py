@@ -66,8 +66,11 @@ class FlipAveraged(nn.Module):
         return 0.5 * (self.net(x) + self.net(torch.flip(x, dims=[3])))
 
 
-def augment(x: torch.Tensor, gen: torch.Generator, lowres: float = 0.0) -> torch.Tensor:
+def augment(x: torch.Tensor, gen: torch.Generator, lowres: float = 0.0, *, flip: bool = True) -> torch.Tensor:
     """Batch augmentation of normalised (N, 1, 48, 48) images in [-1, 1].
+
+    ``flip=False`` leaves the mirror image out, for callers that flip themselves (distillation picks the
+    teacher's logits of the mirrored image for the rows it mirrored).
 
     ``lowres`` is the share of the batch shrunk to 12-36 px and blown back up: faces in video are often
     smaller than 48 px, blurred by motion or compression, and the app then upscales its crop.
@@ -80,7 +83,8 @@ def augment(x: torch.Tensor, gen: torch.Generator, lowres: float = 0.0) -> torch
     angle = uniform(-12, 12) * math.pi / 180
     scale = uniform(0.88, 1.12)
     tx, ty = uniform(-0.1, 0.1), uniform(-0.1, 0.1)
-    flip = torch.where(torch.rand(n, generator=gen, device=dev) < 0.5, -1.0, 1.0)
+    mirror = torch.rand(n, generator=gen, device=dev) < 0.5
+    flip = torch.where(mirror & flip, -1.0, 1.0)
     cos, sin = torch.cos(angle) / scale, torch.sin(angle) / scale
     theta = torch.stack([torch.stack([cos * flip, -sin, tx], 1), torch.stack([sin * flip, cos, ty], 1)], 1)
     grid = F.affine_grid(theta, list(x.shape), align_corners=False)
@@ -123,6 +127,44 @@ def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, tta: bool, b
         preds.append(logits.argmax(1))
     pred = torch.cat(preds)
     return float((pred == y).float().mean()), pred.cpu().numpy()
+
+
+def export_onnx(model: nn.Module, *, tta: bool, out: Path, val_imgs: np.ndarray, val_y: np.ndarray) -> dict:
+    """Write ``model`` (with mirror-image averaging inside the graph when ``tta``) as ONNX and check the file.
+
+    The exported file is run by onnxruntime on the CPU exactly as the app runs it; the returned record holds
+    its sha256, size and val figures, and how far its logits are from PyTorch's.
+    """
+    model = model.float().eval().to("cpu").to(memory_format=torch.contiguous_format)
+    export = (FlipAveraged(model) if tta else model).eval()
+    out.parent.mkdir(parents=True, exist_ok=True)
+    dummy = torch.from_numpy(recipe.preprocess(val_imgs[:2]))
+    torch.onnx.export(
+        export,
+        (dummy,),
+        str(out),
+        input_names=["input"],
+        output_names=["logits"],
+        dynamic_axes={"input": {0: "batch"}, "logits": {0: "batch"}},
+        opset_version=17,
+        dynamo=False,
+    )
+    x_val_np = recipe.preprocess(val_imgs)
+    logits = recipe.onnx_logits(out, x_val_np)
+    pred = logits.argmax(1)
+    with torch.no_grad():
+        torch_logits = export(torch.from_numpy(x_val_np[:64])).numpy()
+    return {
+        "model_id": recipe.MODEL_ID,
+        "file": out.name,
+        "sha256": hashlib.sha256(out.read_bytes()).hexdigest(),
+        "size": out.stat().st_size,
+        "val_accuracy": float(np.mean(pred == val_y)),
+        "val_balanced_accuracy": recipe.macro_recall(val_y, pred, len(recipe.LABELS)),
+        "flip_tta_in_graph": bool(tta),
+        "onnx_vs_torch_max_abs_diff": float(np.abs(torch_logits - logits[:64]).max()),
+        "params": sum(p.numel() for p in model.parameters()),
+    }
 
 
 def main() -> None:
@@ -204,50 +246,20 @@ def main() -> None:
             best = {"acc": score, "epoch": epoch + 1, "tta": acc_tta > acc, "state": {k: v.detach().clone() for k, v in model.state_dict().items()}}
 
     model.load_state_dict(best["state"])
-    model = model.float().eval().to("cpu").to(memory_format=torch.contiguous_format)
-    export = (FlipAveraged(model) if best["tta"] else model).eval()
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    dummy = torch.from_numpy(recipe.preprocess(val_imgs[:2]))
-    torch.onnx.export(
-        export,
-        (dummy,),
-        str(args.out),
-        input_names=["input"],
-        output_names=["logits"],
-        dynamic_axes={"input": {0: "batch"}, "logits": {0: "batch"}},
-        opset_version=17,
-        dynamo=False,
+    summary = export_onnx(model, tta=bool(best["tta"]), out=args.out, val_imgs=val_imgs, val_y=val_y)
+    summary.update(
+        {
+            "best_epoch": best["epoch"],
+            "train_seconds": round(time.time() - started, 1),
+            "device": str(device),
+            "bf16": bf16,
+            "torch": torch.__version__,
+            "python": platform.python_version(),
+            "command": "python " + " ".join(sys.argv),
+            "args": {k: str(v) for k, v in vars(args).items()},
+            "history": history,
+        }
     )
-    # the exported file, run by onnxruntime on the CPU exactly as the app runs it
-    x_val_np = recipe.preprocess(val_imgs)
-    logits = recipe.onnx_logits(args.out, x_val_np)
-    pred = logits.argmax(1)
-    onnx_acc = float(np.mean(pred == val_y))
-    onnx_bal = recipe.macro_recall(val_y, pred, classes)
-    with torch.no_grad():
-        torch_logits = export(torch.from_numpy(x_val_np[:64])).numpy()
-    max_diff = float(np.abs(torch_logits - logits[:64]).max())
-    sha = hashlib.sha256(args.out.read_bytes()).hexdigest()
-    summary = {
-        "model_id": recipe.MODEL_ID,
-        "file": args.out.name,
-        "sha256": sha,
-        "size": args.out.stat().st_size,
-        "val_accuracy": onnx_acc,
-        "val_balanced_accuracy": onnx_bal,
-        "best_epoch": best["epoch"],
-        "flip_tta_in_graph": bool(best["tta"]),
-        "onnx_vs_torch_max_abs_diff": max_diff,
-        "params": sum(p.numel() for p in model.parameters()),
-        "train_seconds": round(time.time() - started, 1),
-        "device": str(device),
-        "bf16": bf16,
-        "torch": torch.__version__,
-        "python": platform.python_version(),
-        "command": "python " + " ".join(sys.argv),
-        "args": {k: str(v) for k, v in vars(args).items()},
-        "history": history,
-    }
     args.out.with_suffix(".train.json").write_text(json.dumps(summary, indent=1) + "\n", encoding="utf-8")
     print(json.dumps({k: v for k, v in summary.items() if k != "history"}, indent=1), flush=True)
 

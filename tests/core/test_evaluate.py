@@ -13,21 +13,33 @@ import cv2
 import numpy as np
 import pytest
 
+from emodesk.core.eval_metrics import (
+    brier_score,
+    calibration,
+    expected_calibration_error,
+    fit_temperature,
+    metrics,
+    negative_log_likelihood,
+    reliability_bins,
+    softmax_t,
+)
+from emodesk.core.eval_report import (
+    confusion_png,
+    format_report,
+    reliability_png,
+    summary_line,
+)
 from emodesk.core.evaluate import (
     EvalReport,
     LabelsFileError,
-    confusion_png,
     detection_frame,
     evaluate,
-    format_report,
-    metrics,
     read_labels,
-    summary_line,
 )
 from emodesk.errors import SourceError
 from emodesk.inference import store
-from emodesk.inference.base import load_classifier, load_detector
 from emodesk.inference.labels import CANONICAL_LABELS
+from emodesk.inference.loader import load_classifier, load_detector
 from emodesk.inference.manifest import CLASSIFIER, load_manifest
 from tests.conftest import SHARED
 
@@ -134,6 +146,65 @@ def test_metrics_edge_cases() -> None:
         metrics(["anger"], ["fear"], ("anger",))
     with pytest.raises(ValueError, match="1 true labels but 2"):
         metrics(["anger"], ["anger", "anger"], ("anger",))
+
+
+# ------------------------------------------------------------------------------------------------- calibration
+
+# four images, two classes; every confidence sits inside a bin of width 1/15, away from the edges
+HAND_PROBS = np.array([[0.82, 0.18], [0.62, 0.38], [0.28, 0.72], [0.85, 0.15]])
+HAND_TRUE = np.array([0, 1, 1, 0])  # right, wrong (says class 0 at 0.62), right, right
+
+
+def test_calibration_on_a_hand_computed_example() -> None:
+    # bins: 0.82 and 0.85 in (12/15, 13/15], both right; 0.62 in (9/15, 10/15], wrong; 0.72 in (10/15, 11/15], right
+    ece = 2 / 4 * abs(1 - (0.82 + 0.85) / 2) + 1 / 4 * abs(0 - 0.62) + 1 / 4 * abs(1 - 0.72)
+    nll = -(math.log(0.82) + math.log(0.38) + math.log(0.72) + math.log(0.85)) / 4
+    brier = (2 * 0.18**2 + (0.62**2 + 0.62**2) + 2 * 0.28**2 + 2 * 0.15**2) / 4
+    assert ece == pytest.approx(0.3075)
+    assert expected_calibration_error(HAND_PROBS, HAND_TRUE) == pytest.approx(ece)
+    assert negative_log_likelihood(HAND_PROBS, HAND_TRUE) == pytest.approx(nll)
+    assert brier_score(HAND_PROBS, HAND_TRUE) == pytest.approx(brier)
+    bins = reliability_bins(HAND_PROBS, HAND_TRUE)
+    assert len(bins) == 15 and sum(b.count for b in bins) == 4
+    assert [(i, b.count, b.accuracy) for i, b in enumerate(bins) if b.count] == [(9, 1, 0.0), (10, 1, 1.0), (12, 2, 1.0)]
+    c = calibration(HAND_PROBS, HAND_TRUE)
+    assert (c.n, c.accuracy) == (4, 0.75) and c.mean_confidence == pytest.approx((0.82 + 0.62 + 0.72 + 0.85) / 4)
+    assert (c.ece, c.nll, c.brier) == pytest.approx((ece, nll, brier))
+    # a perfect, certain model scores 0 on all three; an empty set is 0 and never NaN
+    perfect = calibration(np.eye(3), np.arange(3))
+    assert (perfect.ece, perfect.nll, perfect.brier) == pytest.approx((0.0, 0.0, 0.0))
+    assert calibration(np.zeros((0, 3)), np.zeros(0, np.int64)).ece == 0.0
+    with pytest.raises(ValueError, match="label indices"):
+        calibration(HAND_PROBS, np.array([0, 1, 2, 0]))
+
+
+def test_fitted_temperature_recovers_the_one_that_made_the_labels() -> None:
+    rng = np.random.default_rng(7)
+    logits = rng.normal(0, 3, size=(20000, 7))
+    p = softmax_t(logits, 2.0)
+    true = np.array([rng.choice(7, p=row) for row in p])
+    t = fit_temperature(logits, true)
+    assert t == pytest.approx(2.0, rel=0.05)
+    # the fitted temperature is the NLL minimum: both neighbours are worse
+    nll = [negative_log_likelihood(softmax_t(logits, x), true) for x in (t * 0.9, t, t * 1.1)]
+    assert nll[1] < nll[0] and nll[1] < nll[2]
+
+
+def test_eval_reports_calibration_with_and_without_the_temperature(sample: Sample) -> None:
+    model_id = load_manifest().default(CLASSIFIER).id
+    calibrated = evaluate(sample.folder, emotion=model_id, device="cpu")
+    raw = evaluate(sample.folder, emotion=model_id, device="cpu", calibrated=False)
+    data = _no_nan(calibrated)
+    assert {"ece", "nll", "brier"} <= set(data) and data["temperature"] == calibrated.temperature
+    assert raw.temperature is None and raw.accuracy == calibrated.accuracy  # T never changes the top label
+    # the calibration set: images with a prediction whose label the model has (not the fake contempt image)
+    assert calibrated.calibration.n == sample.readable - 1 == len(raw.true_index)
+    for report in (calibrated, raw):
+        probs = softmax_t(report.logits, report.temperature or 1.0)
+        assert report.calibration.nll == pytest.approx(negative_log_likelihood(probs, report.true_index), rel=1e-4)
+        assert report.calibration.brier == pytest.approx(brier_score(probs, report.true_index), rel=1e-4)
+    if calibrated.temperature not in (None, 1.0):
+        assert calibrated.calibration.nll != pytest.approx(raw.calibration.nll)
 
 
 # ------------------------------------------------------------------------------------------------- labels file
@@ -283,3 +354,14 @@ def test_text_report_and_confusion_png(sample: Sample, mini_xception, tmp_path: 
     image = cv2.imread(str(out))
     assert image is not None and image.shape[0] > 400 and image.shape[1] > 600
     assert not list(tmp_path.glob(".tmp-*"))  # the atomic write left nothing behind
+    assert "ECE" in text and "NLL" in text and "Brier" in text and "ECE" in summary_line(report)
+
+
+def test_reliability_png_is_written(sample: Sample, mini_xception, tmp_path: Path) -> None:
+    report = evaluate(sample.folder, emotion=mini_xception)
+    out = reliability_png(report, tmp_path / "reliability.png")
+    image = cv2.imread(str(out))
+    assert image is not None and image.shape[0] > 500 and image.shape[1] > 500
+    # the blue accuracy bars are drawn: the model got some of these images right
+    blue = np.all(np.abs(image.astype(int) - (180, 120, 40)) < 8, axis=2)
+    assert report.calibration.accuracy > 0 and blue.sum() > 100

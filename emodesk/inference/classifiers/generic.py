@@ -15,11 +15,12 @@ from typing import Any, ClassVar
 import numpy as np
 
 from emodesk.errors import ModelError
-from emodesk.inference.base import EmotionClassifier, register, softmax
+from emodesk.inference.base import EmotionClassifier
 from emodesk.inference.classifiers.crops import face_crops
 from emodesk.inference.classifiers.normalize import InputSpec, to_tensor
 from emodesk.inference.manifest import CLASSIFIER, ModelSpec
 from emodesk.inference.providers import LoadedSession
+from emodesk.inference.registry import register
 from emodesk.inference.types import Detection
 
 log = logging.getLogger(__name__)
@@ -61,10 +62,6 @@ class OnnxEmotionClassifier(EmotionClassifier):
     def preprocess(self, frame: np.ndarray, detections: Sequence[Detection]) -> np.ndarray:
         return to_tensor(face_crops(frame, detections, self.input_spec), self.input_spec)
 
-    def postprocess(self, outputs: np.ndarray) -> np.ndarray:
-        if self.input_spec.output == "logits":
-            return softmax(outputs)
-        # renormalise: a softmax computed in float32 inside the graph sums to 1 only within rounding
-        probs = np.clip(outputs.astype(np.float32), 0.0, None)
-        total = probs.sum(axis=-1, keepdims=True)
-        return np.divide(probs, total, out=np.full_like(probs, 1.0 / probs.shape[-1]), where=total > 0)
+    @property
+    def output_kind(self) -> str:
+        return self.input_spec.output  # the family's default when the manifest entry leaves it out

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 from types import MappingProxyType
 
-from emodesk.inference.base import register
 from emodesk.inference.classifiers.generic import OnnxEmotionClassifier
 from emodesk.inference.manifest import CLASSIFIER
+from emodesk.inference.registry import register
 
 
 @register(CLASSIFIER, "hsemotion")

@@ -8,8 +8,8 @@ from typing import Any
 import numpy as np
 
 from emodesk.errors import ModelError
-from emodesk.inference.base import register
 from emodesk.inference.detectors.common import LetterboxDetector
+from emodesk.inference.registry import register
 
 log = logging.getLogger(__name__)
 
