@@ -26,7 +26,12 @@ _LAZY = {
     "FaceResult": "emodesk.core.results",
     "open_source": "emodesk.core.sources",
     "analyze_file": "emodesk.core.analyze",
-    "load_session": "emodesk.core.session",
+    "load_session": "emodesk.core.session_model",
+    "Session": "emodesk.core.session_model",
+    "SessionRun": "emodesk.core.run",
+    "RunStatus": "emodesk.core.run",
+    "Event": "emodesk.core.events",
+    "write_session_from_journal": "emodesk.core.session",
     "CANONICAL_LABELS": "emodesk.inference.labels",
     "EmodeskError": "emodesk.errors",
 }

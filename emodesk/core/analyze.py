@@ -174,6 +174,10 @@ def analyze_source(
         error = run.error
         if run.frames == 0 and status != RunStatus.COMPLETE.value:
             run.discard()  # nothing analysed: no session, no journal
+        elif run.journal_failed:
+            # the disk is full: a session cannot be written either; the journal keeps what was analysed
+            run.close()
+            error = f"{error}; the journal so far is kept: `emodesk recover {run.journal_path}` makes a session of it"
         else:
             try:
                 path = run.finish(session_path)
@@ -190,7 +194,7 @@ def analyze_source(
         frames=run.frames,
         faces=len(summary.get("faces", ())),
         error=error,
-        warnings=notes + tuple(w for w in run.warnings if w != error),
+        warnings=notes + tuple(w for w in run.warnings if w not in (error, run.error)),
         wall_s=time.monotonic() - started,
         mean_ms=dict(summary.get("timings", {})),
         counts=run.counts,

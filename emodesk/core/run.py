@@ -207,16 +207,20 @@ class SessionRun:
         self._timer_done = threading.Event()
         self._ran = False
         self.summary: dict[str, Any] = {}  # the written document without its frames, after finish()
-        self._journal.write(
-            new_header(
-                source=self.source.info.to_json(),
-                models=pipeline.models,
-                settings=settings.to_json(),
-                labels=self.labels,
-                analysis=self.analysis,
+        try:
+            self._journal.write(
+                new_header(
+                    source=self.source.info.to_json(),
+                    models=pipeline.models,
+                    settings=settings.to_json(),
+                    labels=self.labels,
+                    analysis=self.analysis,
+                )
             )
-        )
-        self._journal.flush()
+            self._journal.flush()
+        except BaseException:
+            self.discard()  # not even the header could be written: nothing to keep
+            raise
 
     # ------------------------------------------------------------------------------------------ facts
 
@@ -235,6 +239,11 @@ class SessionRun:
     @property
     def error(self) -> str | None:
         return self._error
+
+    @property
+    def journal_failed(self) -> bool:
+        """The journal could not be written (a full disk): what it holds so far is all there is."""
+        return self._journal.error is not None
 
     @property
     def warnings(self) -> tuple[str, ...]:

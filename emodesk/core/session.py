@@ -217,10 +217,7 @@ class JournalWriter:
         return self._fh is None
 
     def _fail(self, exc: OSError) -> OutputError:
-        self.error = OutputError(
-            f"{self.path}: cannot write ({exc.strerror or exc}); the journal so far is kept "
-            f"(`emodesk recover {self.path}` makes a session of it)"
-        )
+        self.error = OutputError(f"{self.path}: cannot write ({exc.strerror or exc})")
         return self.error
 
     def write(self, record: Mapping[str, Any]) -> int:
@@ -299,7 +296,8 @@ def read_journal(journal_path: str | Path) -> Iterator[dict[str, Any]]:
             try:
                 yield json.loads(raw.decode("utf-8"))
             except (json.JSONDecodeError, UnicodeDecodeError):
-                log.warning("%s: line %d is incomplete (written during a crash); skipped", journal_path, number)
+                # expected after a crash or a full disk; the user is told about those by the caller
+                log.info("%s: line %d is incomplete (written during a crash); skipped", journal_path, number)
 
 
 def read_record(journal_path: str | Path, offset: int) -> dict[str, Any]:

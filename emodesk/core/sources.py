@@ -249,6 +249,10 @@ class ImageFolderSource(FrameSource):
         if not entries:
             raise SourceError(f"{path}: folder has no images ({', '.join(sorted(IMAGE_EXTENSIONS))})")
         self.files = entries
+        subfolders = sorted(p.name for p in path.iterdir() if p.is_dir() and not p.name.startswith("."))
+        if subfolders:  # not searched: say so rather than silently analysing less than the user expects
+            shown = ", ".join(subfolders[:3]) + (", …" if len(subfolders) > 3 else "")
+            self.warn(f"{path}: {len(subfolders)} subfolder(s) skipped ({shown}); only the folder's own images are analysed")
         first = next((self._try_read(p) for p in entries), None)
         h, w = first.shape[:2] if first is not None else (0, 0)
         self.info = SourceInfo("images", str(path), None, len(entries), w, h, live=False)
