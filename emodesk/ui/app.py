@@ -7,10 +7,11 @@ import sys
 from collections.abc import Sequence
 
 from PySide6.QtCore import QCoreApplication, Qt
-from PySide6.QtGui import QColor, QGuiApplication, QPalette
+from PySide6.QtGui import QColor, QGuiApplication, QIcon, QPalette
 from PySide6.QtWidgets import QApplication
 
 from emodesk import __version__
+from emodesk.bundle import icon_path
 
 log = logging.getLogger(__name__)
 
@@ -60,16 +61,23 @@ def create_application(argv: Sequence[str] | None = None) -> QApplication:
     QCoreApplication.setApplicationName("emodesk")
     QCoreApplication.setApplicationVersion(__version__)
     app = QApplication.instance() or QApplication(list(argv or sys.argv[:1]))
+    # the same icon and desktop-file name as resources/emodesk.desktop, so docks and task bars group the window
+    QGuiApplication.setDesktopFileName("emodesk")
+    icon = icon_path()
+    if icon is not None:
+        app.setWindowIcon(QIcon(str(icon)))
     return app  # type: ignore[return-value]
 
 
 def run_gui(path: str | None = None, *, theme: str = "auto") -> int:
-    """Open the window (and start analysing ``path`` when given); returns the exit status."""
+    """Open the window; with ``path`` analyse that video, image or folder, or review that saved
+    ``.session.json``. Returns the exit status. Closing the main window, by any means, ends the app."""
     app = create_application()
     apply_theme(app, theme)
     from emodesk.ui.main_window import MainWindow  # imports pyqtgraph: after the QApplication exists
 
     window = MainWindow()
+    window.closed.connect(app.quit)
     window.show()
     if path:
         window.open_path(path)

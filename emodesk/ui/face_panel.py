@@ -1,19 +1,17 @@
-"""The face list: one row per tracked face with a thumbnail, its current and dominant emotion and time seen.
+"""The face list: one row per tracked face with a thumbnail, its emotion on screen, its dominant emotion and
+time on screen.
 
-``add_result()`` only updates plain Python/numpy state (cheap, called for every frame); ``refresh()``
-(the main window's ~30 Hz timer) turns that state into table rows and QPixmaps. Both run on the GUI
-thread.
-
-"Time on screen" is the media time a face has been continuously visible, summed over its sightings: for
-each sighting after the first the gap to the previous sighting is added, unless the gap is longer than
-``MAX_GAP_S`` (then the face was away and the gap is not counted). This is independent of the frame rate,
-of detect-every-N and of dropped live frames, and a single still image gives 0 s.
+The panel counts nothing itself: the statistics (frames seen, dominant emotion, time on screen) come from
+the session's snapshot (``set_faces``: a running SessionRun's ``snapshot().faces``, or a saved session's
+faces), so the window, the CLI and the session file agree by construction. ``show_frame`` gives the frame
+on screen, for the "Emotion" column and the thumbnails. ``refresh()`` (the main window's ~30 Hz timer)
+turns that state into table rows and QPixmaps. All of it runs on the GUI thread.
 """
 
 from __future__ import annotations
 
 import logging
-from collections import Counter
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 import cv2
@@ -31,6 +29,8 @@ from PySide6.QtWidgets import (
 
 from emodesk.core.palette import emotion_rgb
 from emodesk.core.results import FrameResult
+from emodesk.core.run import FaceSnapshot
+from emodesk.core.session_model import SessionFace
 from emodesk.inference.types import Box
 from emodesk.ui.qt_image import bgr_to_qimage
 
@@ -40,7 +40,6 @@ THUMB_PX = 64  # logical size of a thumbnail in the table
 THUMB_STORE_PX = 128  # stored size, so that thumbnails stay sharp on 2x displays
 THUMB_INTERVAL_S = 0.5  # refresh a face's thumbnail at most this often (media time)
 THUMB_MARGIN = 0.25  # margin around the face box, as a fraction of its larger side, on each side
-MAX_GAP_S = 1.0  # gaps between sightings longer than this are absence, not time on screen
 
 COL_ID, COL_THUMB, COL_EMOTION, COL_DOMINANT, COL_TIME = range(5)
 HEADERS = ("ID", "Face", "Emotion", "Dominant", "On screen")
@@ -81,24 +80,20 @@ def _face_crop(frame: np.ndarray, box: Box, size: int = THUMB_STORE_PX, margin: 
 
 @dataclass
 class _FaceStats:
-    """What the panel remembers about one track (plain data, no Qt)."""
+    """What the panel shows of one track: the session's statistics plus the frame on screen (no Qt)."""
 
     track_id: int
-    first_time_s: float
-    last_time_s: float
+    first_time_s: float = 0.0
+    last_time_s: float = 0.0
     frames_seen: int = 0
     seen_s: float = 0.0
-    counts: Counter[str] = field(default_factory=Counter)
-    emotion: str | None = None
+    counts: dict[str, int] = field(default_factory=dict)
+    dominant: str | None = None
+    emotion: str | None = None  # on the frame on screen
     confidence: float = 0.0
     thumb: np.ndarray | None = None
     thumb_time_s: float | None = None
     thumb_version: int = 0  # bumped on every new crop, so refresh() converts each crop once
-
-    @property
-    def dominant(self) -> str | None:
-        # Counter.most_common keeps insertion order on ties: the emotion that got there first wins
-        return self.counts.most_common(1)[0][0] if self.counts else None
 
 
 def _format_seconds(seconds: float) -> str:
@@ -163,26 +158,41 @@ class FacePanel(QWidget):
 
     # ----------------------------------------------------------------------------------------- data in
 
-    def add_result(self, result: FrameResult, frame: np.ndarray | None = None) -> None:
-        """Record one frame's faces; ``frame`` (BGR, the analysed frame) is used for thumbnails."""
-        t = result.time_s
+    def set_faces(self, faces: Iterable[FaceSnapshot | SessionFace]) -> None:
+        """The session's per-face statistics (a SessionRun snapshot's ``faces`` or a saved session's)."""
+        for snap in faces:
+            stats = self._faces.get(snap.id)
+            if stats is None:
+                stats = self._faces[snap.id] = _FaceStats(snap.id)
+            counts = {label: n for label, n in snap.dominant_counts.items() if n}
+            changed = (
+                stats.frames_seen != snap.frames_seen
+                or stats.dominant != snap.most_common
+                or stats.counts != counts
+                or stats.seen_s != snap.on_screen_s
+                or stats.last_time_s != snap.last_time_s
+            )
+            stats.first_time_s, stats.last_time_s = snap.first_time_s, snap.last_time_s
+            # sessions saved before on_screen_s was recorded: the span it was seen over, at most
+            seen_s = snap.on_screen_s if snap.on_screen_s is not None else snap.last_time_s - snap.first_time_s
+            stats.frames_seen, stats.seen_s = snap.frames_seen, seen_s
+            stats.counts, stats.dominant = counts, snap.most_common
+            self._dirty = self._dirty or changed
+
+    def show_frame(self, result: FrameResult | None, frame: np.ndarray | None = None) -> None:
+        """The frame on screen (None: not analysed): its faces are "visible", with their emotion there;
+        ``frame`` (BGR) gives thumbnails."""
         visible: set[int] = set()
-        for face in result.faces:
+        for stats in self._faces.values():
+            stats.emotion, stats.confidence = None, 0.0
+        for face in result.faces if result is not None else ():
             tid = face.track_id
             visible.add(tid)
             stats = self._faces.get(tid)
             if stats is None:
-                stats = self._faces[tid] = _FaceStats(tid, first_time_s=t, last_time_s=t)
-            elif stats.frames_seen:
-                gap = t - stats.last_time_s
-                if 0.0 < gap <= MAX_GAP_S:  # negative gaps: the media time restarted (new source)
-                    stats.seen_s += gap
-            stats.frames_seen += 1
-            stats.last_time_s = t
-            stats.emotion = face.emotion
-            stats.confidence = face.confidence
-            if face.emotion:
-                stats.counts[face.emotion] += 1
+                stats = self._faces[tid] = _FaceStats(tid, first_time_s=result.time_s, last_time_s=result.time_s)
+            stats.emotion, stats.confidence = face.emotion, face.confidence
+            t = result.time_s
             if frame is not None and (stats.thumb_time_s is None or abs(t - stats.thumb_time_s) >= THUMB_INTERVAL_S):
                 crop = _face_crop(frame, face.box)
                 if crop is not None:
@@ -358,7 +368,8 @@ class FacePanel(QWidget):
         name = f"Face {tid}" + (" (not in the current frame)" if gone else "")
         dominant = stats.dominant
         total = sum(stats.counts.values())
-        shares = ", ".join(f"{label} {100 * n / total:.0f}%" for label, n in stats.counts.most_common())
+        ordered = sorted(stats.counts.items(), key=lambda item: -item[1])
+        shares = ", ".join(f"{label} {100 * n / total:.0f}%" for label, n in ordered)
         current = f"{stats.emotion} {100 * stats.confidence:.0f}%" if stats.emotion else "—"
         seen = (
             f"on screen {stats.seen_s:.1f} s, in {stats.frames_seen} frames\n"

@@ -27,10 +27,11 @@ from pathlib import Path
 import numpy as np
 import pyqtgraph as pg
 from pyqtgraph.exporters import ImageExporter
-from PySide6.QtCore import QEvent
+from PySide6.QtCore import QBuffer, QEvent, QIODevice
 from PySide6.QtGui import QColor, QFont, QFontMetrics, QPalette, QResizeEvent
 from PySide6.QtWidgets import QVBoxLayout, QWidget
 
+from emodesk.core.atomic import atomic_file
 from emodesk.core.palette import emotion_rgb
 from emodesk.core.results import FrameResult
 from emodesk.errors import OutputError
@@ -45,6 +46,7 @@ EXPORT_MIN_WIDTH = 1200
 COMPACT_HEIGHT = 260  # below this the axis titles are hidden so the lines keep some room
 LEGEND_PT = 9
 MEAN_TITLE = "All faces (mean)"
+MIN_SPAN_S = 1.0  # the narrowest time axis (a single sample still gets a readable axis)
 
 
 def ring_capacity(window_s: float) -> int:
@@ -143,6 +145,7 @@ class EmotionGraph(QWidget):
         self._capacity = ring_capacity(self._window_s)
         self._labels: tuple[str, ...] = ()
         self._selected: int | None = None
+        self._context = ""
 
         self.plot_widget = pg.PlotWidget(parent=self)
         self.plot_item: pg.PlotItem = self.plot_widget.getPlotItem()
@@ -309,18 +312,46 @@ class EmotionGraph(QWidget):
         """Bytes held by the ring buffers (for diagnostics and the memory-bound test)."""
         return self._mean.nbytes + sum(r.nbytes for r in self._tracks.values())
 
-    def export_png(self, path: Path) -> Path:
-        """Write the graph as it is shown to a PNG at least EXPORT_MIN_WIDTH pixels wide; returns the path."""
-        path = Path(path)
+    def set_context(self, text: str) -> None:
+        """What the exported PNG names besides the face and the time range (the emotion model)."""
+        self._context = text
+
+    def time_range(self) -> tuple[float, float] | None:
+        """The media time the selected series spans in the shown window, or None without data."""
+        ring = self._mean if self._selected is None else self._tracks.get(self._selected)
+        if ring is None or not ring.count:
+            return None
+        times, _ = ring.since(self._latest_t - self._window_s)
+        finite = times[np.isfinite(times)]
+        return (float(finite[0]), float(finite[-1])) if finite.size else None
+
+    def export_title(self) -> str:
+        """Face, model and time range: a PNG found on its own still says what it shows."""
+        parts = [self.title]
+        if self._context:
+            parts.append(self._context)
+        span = self.time_range()
+        if span is not None:
+            parts.append(f"{span[0]:.1f}–{span[1]:.1f} s")
+        return " · ".join(parts)
+
+    def render_png(self) -> bytes:
+        """The graph as PNG bytes, at least EXPORT_MIN_WIDTH pixels wide, with axis titles and a title
+        naming the face, the model and the time range. Qt painting: call on the GUI thread; writing the
+        bytes to a file is left to the caller (the window does it off the GUI thread)."""
         self.refresh()
         item = self.plot_item
         shown = item.geometry()
+        colour = self.palette().color(QPalette.ColorRole.WindowText).name()
         try:
             # Lay the plot out at the export size and render 1:1, instead of letting the exporter scale a
             # small on-screen plot up: scaling gives fat text and lines, and the legend (drawn ignoring
             # transformations) would not scale with the rest.
             size = self._export_size(shown.width(), shown.height())
             self._fit_legend(size[0])
+            for name in ("left", "bottom"):
+                item.getAxis(name).showLabel(True)  # the on-screen compact mode hides them; a file never does
+            item.setTitle(self.export_title(), color=colour, size="11pt")
             item.setGeometry(0, 0, *size)
             item.layout.activate()
             exporter = ImageExporter(item)
@@ -330,17 +361,29 @@ class EmotionGraph(QWidget):
             params["background"] = self.palette().color(QPalette.ColorRole.Window)
             image = exporter.export(toBytes=True)
         except Exception as exc:  # pyqtgraph raises bare Exceptions
-            raise OutputError(f"cannot render the emotion graph for {path}: {exc}") from exc
+            raise OutputError(f"cannot render the emotion graph: {exc}") from exc
         finally:
             item.setGeometry(shown)
+            self._update_title()
             self._fit_to_size()
         if image is None or image.isNull():
-            raise OutputError(f"cannot render the emotion graph for {path}: empty image")
+            raise OutputError("cannot render the emotion graph: empty image")
+        buffer = QBuffer()
+        buffer.open(QIODevice.OpenModeFlag.WriteOnly)
+        if not image.save(buffer, "PNG"):
+            raise OutputError("cannot encode the emotion graph as PNG")
+        log.info("graph rendered (%dx%d)", image.width(), image.height())
+        return bytes(buffer.data())
+
+    def export_png(self, path: Path) -> Path:
+        """Render (see render_png) and write ``path``; returns the path. For scripts and tests: the window
+        renders on the GUI thread and writes on its job thread."""
+        path = Path(path)
+        data = self.render_png()
         if not path.parent.is_dir():
             raise OutputError(f"cannot write {path}: folder {path.parent} does not exist")
-        if not image.save(str(path), "PNG"):
-            raise OutputError(f"cannot write {path}: not writable (permissions or disk full?)")
-        log.info("graph exported to %s (%dx%d)", path, image.width(), image.height())
+        with atomic_file(path) as out:
+            out.write(data)
         return path
 
     # ---- internals --------------------------------------------------------------------------------
@@ -396,8 +439,9 @@ class EmotionGraph(QWidget):
             hi = self._latest_t
             lo = hi - self._window_s
             if self._origin_t is not None and lo < self._origin_t:
-                # Until a full window has passed, fill it from the left instead of showing negative time.
-                lo, hi = self._origin_t, self._origin_t + self._window_s
+                # Until a full window has passed, span the data only: the axis starts where the data does
+                # and ends at the newest sample, instead of showing seconds that hold nothing yet.
+                lo, hi = self._origin_t, max(hi, self._origin_t + MIN_SPAN_S)
         self.plot_item.setXRange(lo, hi, padding=0)
 
     def _update_title(self) -> None:

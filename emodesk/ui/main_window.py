@@ -1,26 +1,31 @@
-"""The main window: wires the worker, the panels and the actions together. Panels live in their own modules.
+"""The main window: wires the panels, the run control, the playback, the exports and the menus together.
 
-Results arrive from the worker thread through queued signals and are only *stored* there; a ~30 Hz
-timer draws the newest frame and refreshes the panels, so a fast model never floods the GUI thread.
+What lives where (each in its own module): the analysis worker and the run of the open source
+(``run_control``), play/pause/seek over a video file (``playback`` + ``player``), exports
+(``export_actions``), crash recovery (``recovery``), background disk work (``jobs``), reviewing a saved
+session (``review``), and the panels. The window keeps only what it draws: the frame on screen, graph
+rings and timeline bins; the session itself is the SessionRun's journal (or the saved file).
+
+A video file is analysed in one ordered pass (every frame, or N per second) while the player shows
+frames with their stored results; live sources and stills are shown as they are analysed. A ~30 Hz timer
+draws the newest state, so a fast model never floods the GUI thread; panels read the run's snapshot at ~4 Hz.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import time
 from pathlib import Path
 
 import cv2
-from PySide6.QtCore import QSettings, Qt, QThread, QTimer, Slot
+from PySide6.QtCore import QSettings, Qt, QThread, QTimer, Signal, Slot
 from PySide6.QtGui import QAction, QCloseEvent, QDragEnterEvent, QDropEvent, QKeySequence
 from PySide6.QtWidgets import (
     QDockWidget,
     QFileDialog,
-    QHBoxLayout,
-    QLabel,
     QMainWindow,
     QMessageBox,
-    QToolButton,
     QVBoxLayout,
     QWidget,
 )
@@ -28,65 +33,50 @@ from PySide6.QtWidgets import (
 from emodesk import __version__
 from emodesk.core.annotate import annotate
 from emodesk.core.cameras import list_cameras
-from emodesk.core.live_session import SessionStore, find_recoverable
-from emodesk.core.recording import VideoRecorder
 from emodesk.core.results import FrameResult
-from emodesk.core.session import write_session_from_journal
+from emodesk.core.run import RunStatus, SessionRun
 from emodesk.core.settings import Settings
 from emodesk.core.sources import IMAGE_EXTENSIONS, VIDEO_EXTENSIONS, SourceInfo
 from emodesk.errors import EmodeskError
+from emodesk.ui.export_actions import Exports
 from emodesk.ui.face_panel import FacePanel
 from emodesk.ui.graph_panel import EmotionGraph
+from emodesk.ui.jobs import Job, JobRunner
+from emodesk.ui.message_bar import MessageBar
+from emodesk.ui.playback import Playback
+from emodesk.ui.player import ShownFrame
 from emodesk.ui.qt_image import bgr_to_qimage
+from emodesk.ui.recovery import ask_about, find_recoverable, recover_journal
+from emodesk.ui.review import ReviewSession, is_session_file, load_review
+from emodesk.ui.run_control import RunControl, discard
 from emodesk.ui.settings_dialog import SettingsDialog, load_ui_settings, save_ui_settings
 from emodesk.ui.status_bar import AnalysisStatusBar
-from emodesk.ui.summary_panel import SummaryPanel
+from emodesk.ui.summary_panel import SummaryPanel, scrollable
+from emodesk.ui.timeline import SessionTimeline
 from emodesk.ui.transport import TransportBar
 from emodesk.ui.video_view import VideoView
-from emodesk.ui.worker import AnalysisWorker, RunEnd, RunRequest, source_label
+from emodesk.ui.worker import Models, RunEnd, source_label
 
 log = logging.getLogger(__name__)
 
 DISPLAY_INTERVAL_MS = 33
+PANEL_EVERY = 8  # panels and status from the snapshot every 8th display tick (~4 Hz)
 RECENT_KEY = "recent/files"
 RECENT_MAX = 10
 CAMERA_SIZES = ((640, 480), (1280, 720), (1920, 1080))
 OPEN_FILTER = (
-    "Videos and images ("
+    "Videos, images and sessions ("
     + " ".join(f"*{e}" for e in sorted(VIDEO_EXTENSIONS | IMAGE_EXTENSIONS))
-    + ");;All files (*)"
+    + " *.session.json);;Saved sessions (*.session.json);;All files (*)"
 )
-
-
-class MessageBar(QWidget):
-    """A dismissible line above the video for errors and warnings: the app keeps running."""
-
-    def __init__(self, parent: QWidget | None = None) -> None:
-        super().__init__(parent)
-        self.label = QLabel()
-        self.label.setWordWrap(True)
-        self.label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-        close = QToolButton(text="✕")
-        close.clicked.connect(self.hide)
-        layout = QHBoxLayout(self)
-        layout.setContentsMargins(8, 4, 8, 4)
-        layout.addWidget(self.label, 1)
-        layout.addWidget(close)
-        self.setAutoFillBackground(True)
-        self.hide()
-
-    def show_message(self, text: str, *, error: bool) -> None:
-        colour = "#7a1f1f" if error else "#6b5a12"
-        self.setStyleSheet(f"background: {colour}; color: white;")
-        self.label.setText(text)
-        self.show()
-
-    @property
-    def text(self) -> str:
-        return self.label.text() if self.isVisible() else ""
+LIVE_MODE = "live: latest frame wins (frames are dropped when analysis is slower than capture)"
 
 
 class MainWindow(QMainWindow):
+    exportFinished = Signal(object)  # Job of an export (tests and scripts wait on it)
+    sessionOpened = Signal(object)  # ReviewSession, once a saved session is on screen
+    closed = Signal()  # the window was closed and every thread has stopped
+
     def __init__(self, qsettings: QSettings | None = None, *, offer_recovery: bool = True) -> None:
         super().__init__()
         self.setWindowTitle(f"emodesk {__version__}")
@@ -95,26 +85,29 @@ class MainWindow(QMainWindow):
         self.qsettings = qsettings or QSettings()
         self.settings, graph_window_s = load_ui_settings(self.qsettings)
 
-        # state of the open source
+        # what is open
         self.target: str | int | None = None
         self.source_info: SourceInfo | None = None
-        self.live_source = False  # camera or stream: never seekable
-        self.store: SessionStore | None = None
-        self.playing = False
-        self.position = 0  # next frame index to analyse (files)
+        self.live_source = False
+        self.follow_analysis = False  # live sources and stills: the display shows each analysed frame
+        self.review: ReviewSession | None = None
+        self.models: Models | None = None
+        self.frontier: int | None = None  # newest analysed frame index of the open source
         self.selected: int | None = None
-        self._run_id = 0
         self._camera_size: tuple[int, int] | None = None
-        self._latest: FrameResult | None = None
-        self._latest_dirty = False
-        self._recorder: VideoRecorder | None = None
-        self._pending_models = None  # the worker's current Pipeline (models, labels), set by modelsReady
         self._virtual_camera = False
+        self._exported_version: int | None = None
+        self._shown: ShownFrame | None = None
+        self._shown_dirty = False
+        self._tick = 0
+        self._closing = False
 
         # widgets
         self.video = VideoView()
         self.messages = MessageBar()
         self.transport = TransportBar()
+        self.transport.set_sample_fps(self.settings.sample_fps)
+        self.timeline = SessionTimeline()
         self.graph = EmotionGraph(window_s=graph_window_s)
         self.faces = FacePanel()
         self.summary = SummaryPanel()
@@ -126,10 +119,11 @@ class MainWindow(QMainWindow):
         column.setSpacing(0)
         column.addWidget(self.messages)
         column.addWidget(self.video, 1)
+        column.addWidget(self.timeline)
         column.addWidget(self.transport)
         self.setCentralWidget(centre)
         faces_dock = self._dock("Faces", self.faces, Qt.DockWidgetArea.RightDockWidgetArea)
-        summary_dock = self._dock("Session summary", self.summary, Qt.DockWidgetArea.RightDockWidgetArea)
+        summary_dock = self._dock("Session summary", scrollable(self.summary), Qt.DockWidgetArea.RightDockWidgetArea)
         graph_dock = self._dock("Emotions over time", self.graph, Qt.DockWidgetArea.BottomDockWidgetArea)
         self.graph.setMinimumHeight(170)
         # without explicit sizes Qt gives the bottom dock only its minimum and the graph is unreadable
@@ -137,31 +131,42 @@ class MainWindow(QMainWindow):
         self.resizeDocks([faces_dock, summary_dock], [470, 470], Qt.Orientation.Horizontal)
         self.resizeDocks([faces_dock, summary_dock], [330, 250], Qt.Orientation.Vertical)
 
-        # the worker thread: one long-lived QObject, never a QThread subclass
-        self.thread = QThread(self)
-        self.thread.setObjectName("emodesk-worker")
-        self.worker = AnalysisWorker()
-        self.worker.moveToThread(self.thread)
-        self.worker.resultReady.connect(self._on_result)
-        self.worker.runEnded.connect(self._on_run_end)
-        self.worker.status.connect(self._on_worker_status)
-        self.worker.modelsReady.connect(self._on_models)
-        self.worker.sourceOpened.connect(self._on_source_opened)
-        self.thread.start()
+        # threads: background disk work, the analysis, the playback
+        self.jobs_thread = QThread(self)
+        self.jobs_thread.setObjectName("emodesk-jobs")
+        self.jobs = JobRunner()
+        self.jobs.moveToThread(self.jobs_thread)
+        self.jobs_thread.start()
+        self.runs = RunControl(self.jobs, self)
+        self.runs.status.connect(self._on_worker_status)
+        self.runs.modelsReady.connect(self._on_models)
+        self.runs.started.connect(self._on_run_started)
+        self.runs.frameAnalysed.connect(self._on_frame_analysed)
+        self.runs.ended.connect(self._on_run_end)
+        self.runs.recordingClosed.connect(self._on_recording_closed)
+        self.runs.recordingFailed.connect(self._on_recording_failed)
+        self.playback = Playback(self)
+        self.playback.frameShown.connect(self._on_frame_shown)
+        self.playback.playingChanged.connect(self.transport.set_playing)
+        self.playback.failed.connect(lambda text: self.messages.show_message(text, error=False))
+        self.exports = Exports(self.jobs, self)
+        self.exports.finished.connect(self._on_export_finished)
+        self.jobs.finished.connect(self._on_job_finished)
 
         self.video.faceClicked.connect(self.select_face)
         self.faces.faceSelected.connect(self.select_face)
         self.transport.playToggled.connect(self.toggle_play)
         self.transport.stepRequested.connect(self.step)
         self.transport.seekRequested.connect(self.seek)
-        self.transport.modeChanged.connect(self._on_mode_changed)
+        self.transport.speedChanged.connect(self.playback.set_speed)
+        self.transport.sampleFpsChanged.connect(self._on_sample_fps_changed)
+        self.timeline.seekRequested.connect(self.seek)
 
         self._build_actions()
         self.timer = QTimer(self)
         self.timer.setInterval(DISPLAY_INTERVAL_MS)
         self.timer.timeout.connect(self._refresh_display)
         self.timer.start()
-        self._slow_tick = 0
         if offer_recovery:
             QTimer.singleShot(0, self.offer_recovery)
 
@@ -192,15 +197,18 @@ class MainWindow(QMainWindow):
         self.recent_menu = file_menu.addMenu("Open &recent")
         self.recent_menu.aboutToShow.connect(self._fill_recent)
         file_menu.addSeparator()
-        self._action(file_menu, "&Export…", self.export_dialog, "Ctrl+E")
-        self._action(file_menu, "Export session &JSON…", lambda: self.export_dialog("json"))
-        self._action(file_menu, "Export per-frame &CSV…", lambda: self.export_dialog("csv"))
-        self._action(file_menu, "Export &graph PNG…", lambda: self.export_dialog("png"))
-        file_menu.addSeparator()
         self._action(file_menu, "&Snapshot (PNG)…", self.snapshot_dialog, "Ctrl+Shift+S")
-        self.record_action = self._action(file_menu, "&Record annotated video…", self.toggle_recording, "Ctrl+R", checkable=True)
+        self.record_action = self._action(file_menu, "&Record annotated live video…", self.toggle_recording, "Ctrl+R", checkable=True)
         file_menu.addSeparator()
         self._action(file_menu, "&Quit", self.close, QKeySequence.StandardKey.Quit)
+
+        export_menu = bar.addMenu("&Export")
+        self._action(export_menu, "&Export…", lambda: self.export_dialog(None), "Ctrl+E")
+        self._action(export_menu, "Session &JSON…", lambda: self.export_dialog("json"))
+        self._action(export_menu, "Per-frame &CSV…", lambda: self.export_dialog("csv"))
+        self._action(export_menu, "&Graph PNG…", lambda: self.export_dialog("png"))
+        self._action(export_menu, "PDF &report…", lambda: self.export_dialog("pdf"))
+        self._action(export_menu, "Annotated &video…", lambda: self.export_dialog("video"))
 
         self.camera_menu = bar.addMenu("&Camera")
         self.camera_menu.aboutToShow.connect(self._fill_cameras)
@@ -209,7 +217,7 @@ class MainWindow(QMainWindow):
         self._action(play_menu, "Play / pause", self.toggle_play, Qt.Key.Key_Space)
         self._action(play_menu, "Next frame", lambda: self.step(1), Qt.Key.Key_Right)
         self._action(play_menu, "Previous frame", lambda: self.step(-1), Qt.Key.Key_Left)
-        self._action(play_menu, "Stop", self.stop_analysis, "Ctrl+.")
+        self._action(play_menu, "Stop analysis", self.stop_analysis, "Ctrl+.")
 
         view_menu = bar.addMenu("&View")
         self._action(view_menu, "&Full screen", self.toggle_full_screen, Qt.Key.Key_F11)
@@ -219,47 +227,101 @@ class MainWindow(QMainWindow):
     # ----------------------------------------------------------------- opening
     def open_dialog(self) -> None:
         start = str(Path(self._recent()[0]).parent) if self._recent() else ""
-        path, _ = QFileDialog.getOpenFileName(self, "Open a video or image", start, OPEN_FILTER)
+        path, _ = QFileDialog.getOpenFileName(self, "Open a video, image, folder or saved session", start, OPEN_FILTER)
         if path:
             self.open_path(path)
 
     def open_path(self, path: str | Path) -> None:
-        """Open a video, image or folder and start analysing it."""
+        """Open a saved session for review, or a video, image or folder to analyse."""
         path = Path(path)
         if not self._confirm_replace():
             return
         self._remember(str(path))
-        self._begin(str(path), live_source=False)
+        if is_session_file(path):
+            self.open_session(path)
+        else:
+            self._begin(str(path), live_source=False)
 
     def open_camera(self, target: int | str, size: tuple[int, int] | None = None, *, virtual: bool = False) -> None:
         if not self._confirm_replace():
             return
         self._camera_size = size
-        self._begin(target, live_source=not virtual, virtual_camera=virtual)
+        self._begin(target, live_source=True, virtual_camera=virtual)
 
-    def _begin(self, target: str | int, *, live_source: bool, virtual_camera: bool = False) -> None:
-        self.stop_analysis()
-        self._close_store(keep_journal=False)
-        self.target = target
-        self.live_source = live_source or virtual_camera
-        self._virtual_camera = virtual_camera
+    def open_session(self, path: Path) -> None:
+        """Review a saved session: read on the jobs thread, shown by ``_on_review_loaded``."""
+        self._close_source()
+        self.video.clear(f"Opening {path.name}…")
+        self.jobs.submit("open session", lambda ctx: load_review(path))
+
+    def _close_source(self) -> None:
+        """Forget what is open: the run is stopped and its journal deleted; panels emptied."""
+        self.runs.close()
+        self.playback.close()
+        self._set_recording(False)
+        self.target = None
         self.source_info = None
-        self.position = 0
+        self.review = None
+        self.live_source = False
+        self.follow_analysis = False
+        self.frontier = None
         self.selected = None
-        self._latest = None
+        self._exported_version = None
+        self._shown = None
         self.messages.hide()
         self.graph.clear()
         self.faces.clear()
         self.summary.clear()
-        self.video.clear("Opening…")
+        self.timeline.reset((), None, None)
         self.transport.set_source(None, None, seekable=False)
-        self.play()
+        self.transport.set_playing(False)
+        self.status.end_run()
+
+    def _begin(self, target: str | int, *, live_source: bool, virtual_camera: bool = False) -> None:
+        self._close_source()
+        self.target = target
+        self.live_source = live_source
+        self._virtual_camera = virtual_camera
+        path = Path(str(target))
+        still = not live_source and (path.is_dir() or path.suffix.lower() in IMAGE_EXTENSIONS)
+        self.follow_analysis = live_source or still
+        self.video.clear("Opening…")
+        self._start_run()
+
+    def _start_run(self) -> None:
+        """Analyse the open target from its start with the current settings (a new session)."""
+        assert self.target is not None
+        settings = self.settings
+        if self.live_source:
+            settings = dataclasses.replace(settings, sample_fps=None)  # live is latest-frame-wins instead
+        self.frontier = None
+        self.runs.start(
+            self.target,
+            settings,
+            live=self.live_source,
+            realtime=self._virtual_camera,
+            keep_images=self.follow_analysis,
+            camera_size=self._camera_size,
+        )
+        self.status.start_run(live=self.live_source)
 
     def _confirm_replace(self) -> bool:
-        """Before dropping results that were never exported: ask (live sessions cannot be redone)."""
-        if self.store is None or not self.store.has_unsaved or not self.live_source:
+        """Before dropping a live session that was never exported: ask (live video cannot be redone)."""
+        if not self.has_unsaved:
             return True
         return self.ask_unsaved() != "cancel"
+
+    @property
+    def run(self) -> SessionRun | None:
+        return self.runs.run
+
+    @property
+    def has_unsaved(self) -> bool:
+        """A live session with frames that were not exported since they were analysed."""
+        run = self.runs.run
+        if run is None or not self.live_source or not run.frames:
+            return False
+        return self._exported_version != run.snapshot().version
 
     def ask_unsaved(self) -> str:
         """'export', 'discard' or 'cancel' (a method so tests can answer it)."""
@@ -272,148 +334,111 @@ class MainWindow(QMainWindow):
         )
         answer = box.exec()
         if answer == QMessageBox.StandardButton.Save:
-            return "export" if self.export_dialog("json") else "cancel"
+            return "export" if self.export_dialog("json", wait=True) else "cancel"
         return "discard" if answer == QMessageBox.StandardButton.Discard else "cancel"
 
-    # ----------------------------------------------------------------- running
-    def _submit(self, start_frame: int = 0, max_frames: int | None = None) -> None:
-        if self.target is None:
-            return
-        self.worker.stop()
-        self._run_id += 1
-        file_source = not self.live_source
-        path = Path(str(self.target))
-        # only a video has a clock to keep pace with; stills and folders are always analysed losslessly
-        video_file = file_source and not path.is_dir() and path.suffix.lower() not in IMAGE_EXTENSIONS
-        realtime = (video_file and self.transport.realtime and max_frames is None) or self._virtual_camera
-        self.worker.submit(
-            RunRequest(
-                run_id=self._run_id,
-                target=self.target,
-                settings=self.settings,
-                live=self.live_source or realtime,
-                realtime=realtime,
-                start_frame=start_frame if file_source else 0,
-                max_frames=max_frames,
-                camera_size=self._camera_size,
-            )
-        )
-
+    # ----------------------------------------------------------------- transport
     @property
     def seekable(self) -> bool:
-        return (
-            not self.live_source
-            and self.source_info is not None
-            and self.source_info.kind == "video"
-            and bool(self.source_info.frame_count)
-        )
+        return self.playback.active
+
+    @property
+    def playing(self) -> bool:
+        """Playback is running (files) or the live analysis is (cameras)."""
+        if self.follow_analysis:
+            return self.runs.running
+        return self.playback.playing
 
     def play(self) -> None:
-        if self.target is None:
+        if self.follow_analysis:
+            if not self.runs.running and self.target is not None and self.live_source:
+                if self._confirm_replace():
+                    self._start_run()  # a camera again: a new live session
             return
-        count = self.source_info.frame_count if self.source_info else None
-        if self.seekable and count and self.position >= count:
-            self.position = 0  # at the end: play again from the start
-        self.playing = True
-        self.transport.set_playing(True)
-        self._submit(self.position)
+        self.playback.play()
 
     def pause(self) -> None:
-        self.playing = False
-        self.transport.set_playing(False)
-        self.worker.stop()
+        if self.follow_analysis:
+            return  # a live source cannot pause; Stop analysis ends it
+        self.playback.pause()
 
     def toggle_play(self) -> None:
-        if self.playing:
+        if self.follow_analysis and self.runs.running:
+            self.stop_analysis()
+        elif self.playing:
             self.pause()
         else:
             self.play()
 
     def stop_analysis(self) -> None:
-        self.pause()
-        if self._recorder is not None:
-            self.toggle_recording()
+        """End the analysis of the open source; what was analysed stays (status stopped)."""
+        self.runs.stop()
+        self._set_recording(False)
 
     def step(self, delta: int) -> None:
-        if not self.seekable:
-            return
-        self.pause()
-        current = self.position - 1  # the frame on screen
-        target = max(0, min(current + delta, (self.source_info.frame_count or 1) - 1))
-        self._submit(target, max_frames=1)
+        self.playback.step(delta)
 
     def seek(self, index: int) -> None:
-        if not self.seekable:
-            return
-        self.position = index
-        if self.playing:
-            self._submit(index)
-        else:
-            self._submit(index, max_frames=1)
+        self.playback.seek(index)
 
-    def _on_mode_changed(self, realtime: bool) -> None:
-        if self.playing and not self.live_source:
-            self._submit(self.position)
+    def _on_sample_fps_changed(self, sample_fps: float | None) -> None:
+        """"Every frame" or "N per second": a different analysis, so the open file is analysed again."""
+        self.apply_settings(dataclasses.replace(self.settings, sample_fps=sample_fps), self.graph.window_s)
 
-    # ----------------------------------------------------------------- worker signals
+    # ----------------------------------------------------------------- run signals
     @Slot(str)
     def _on_worker_status(self, text: str) -> None:
         self.status.showMessage(text, 5000)
         self.status.busy.setVisible(text.startswith("Loading"))
 
     @Slot(object)
-    def _on_models(self, pipeline) -> None:  # noqa: ANN001
+    def _on_models(self, models: Models) -> None:
         self.status.busy.hide()
-        self._pending_models = pipeline
-        self.status.set_models(pipeline.models)
-        self.graph.set_labels(pipeline.labels)
-        self.summary.set_labels(pipeline.labels)
+        changed = self.models is None or self.models.labels != models.labels
+        self.models = models
+        self.status.set_models(list(models.models))
+        self.graph.set_context(" + ".join(m.id for m in models.models))
+        if changed:
+            self.graph.set_labels(models.labels)
+            self.summary.set_labels(models.labels)
 
-    @Slot(int, object)
-    def _on_source_opened(self, run_id: int, info: SourceInfo) -> None:
-        if run_id != self._run_id:
-            return
-        first = self.source_info is None
+    @Slot(object, object)
+    def _on_run_started(self, run: SessionRun, info: SourceInfo) -> None:
         self.source_info = info
-        self.status.set_source(info, source_label(info))
-        self.transport.set_source(info.fps, info.frame_count, seekable=self.seekable)
-        pipeline = self._pending_models
-        if first or self.store is None:
-            self._close_store(keep_journal=False)
-            self.store = SessionStore(info, models=pipeline.models, settings=self.settings, labels=pipeline.labels)
-        elif self.store.models != pipeline.models:
-            # a different model makes a different session; the old one stays recoverable until exported
-            self._close_store(keep_journal=self.store.has_unsaved)
-            self.store = SessionStore(info, models=pipeline.models, settings=self.settings, labels=pipeline.labels)
-            self.graph.clear()
-            self.faces.clear()
-            self.summary.clear()
-        else:
-            self.store.settings = self.settings
+        video = info.kind == "video" and not self.live_source
+        mode = LIVE_MODE if self.live_source else _file_mode(self.settings.sample_fps, info.kind)
+        self.status.set_source(info, source_label(info), mode=mode)
+        self.status.start_run(live=self.live_source, expected=info.frame_count if video else None)
+        self.timeline.reset(run.labels, info.frame_count if video else None, info.fps)
+        self.transport.set_source(info.fps, info.frame_count if video else None, seekable=video, analysable=video)
+        self.transport.set_sample_fps(self.settings.sample_fps)
+        if video:
+            self.playback.open(Path(info.path), info.fps, info.frame_count, run.record_at)
+            self.playback.set_frontier(-1)
+            self.playback.show(0)
+            self.playback.play()  # follows the analysis: never runs past the newest analysed frame
 
-    @Slot(int, object)
-    def _on_result(self, run_id: int, result: FrameResult) -> None:
-        if run_id != self._run_id or self.store is None:
-            return  # a straggler from a run we already replaced
-        self.store.add(result)
+    @Slot(object)
+    def _on_frame_analysed(self, result: FrameResult) -> None:
+        self.frontier = result.index
         self.graph.add_result(result)
-        self.faces.add_result(result, result.image)
-        self.summary.add_result(result)
+        self.timeline.add_result(result)
         self.status.count_frame(result.dropped)
-        self.position = result.index + 1
-        self._latest = result
-        self._latest_dirty = True
-        if self._recorder is not None and result.image is not None:
-            try:
-                self._recorder.write(annotate(result.image, result, selected=self.selected))
-            except EmodeskError as exc:
-                self.show_error(str(exc))
-                self.toggle_recording()
+        if self.follow_analysis:
+            self._shown = ShownFrame(0, result.index, result.image, result)
+            self._shown_dirty = True
+            if self.live_source and result.captured_at:
+                self.status.note_latency((time.monotonic() - result.captured_at) * 1000.0)
+        else:
+            self.playback.set_frontier(result.index)
+            shown = self._shown
+            if shown is not None and shown.result is None and shown.index <= result.index:
+                self.playback.refresh_current()  # the frame on screen has just been analysed
 
     @Slot(object)
     def _on_run_end(self, end: RunEnd) -> None:
-        if end.run_id != self._run_id:
-            return
+        self.status.end_run()
+        self.playback.set_frontier(None)
         if end.error:
             self.show_error(end.error)
             if self.source_info is None:
@@ -421,41 +446,126 @@ class MainWindow(QMainWindow):
         for warning in end.warnings:
             if warning != end.error:
                 self.messages.show_message(warning, error=False)
-        if self.store is not None and end.status == "truncated":
-            self.store.status = "truncated"
-            self.store.warnings.extend(w for w in end.warnings if w not in self.store.warnings)
-        if end.status != "stopped":
-            self.playing = False
-            self.transport.set_playing(False)
-            if end.status == "complete" and self.source_info and self.source_info.kind != "video":
-                self.status.showMessage(f"Analysed {len(self.store or [])} frame(s)", 5000)
+        if end.status == RunStatus.COMPLETE.value and self.source_info and self.source_info.kind != "video":
+            self.status.showMessage(f"Analysed {end.frames} frame(s)", 5000)
+        self.transport.set_playing(self.playing)
+        self._update_panels()
+
+    # ----------------------------------------------------------------- review of a saved session
+    @Slot(object)
+    def _on_job_finished(self, job: Job) -> None:
+        if job.name == "open session":
+            if job.error:
+                self.show_error(job.error)
+                self.video.clear()
+            elif job.result is not None:
+                self._show_review(job.result)
+        elif job.name == "recover session":
+            if job.error:
+                self.show_error(job.error)
+            else:
+                self.status.showMessage(f"Recovered session saved to {job.result}", 8000)
+
+    def _show_review(self, review: ReviewSession) -> None:
+        self.review = review
+        self.source_info = review.source
+        labels = review.labels
+        self.graph.set_labels(labels)
+        self.graph.set_context(review.model_names)
+        self.summary.set_labels(labels)
+        self.faces.set_faces(review.faces)
+        self.summary.set_faces(review.faces)
+        self.timeline.reset(labels, review.source.frame_count or (review.indices[-1] + 1 if review.indices else None), review.source.fps)
+        self.timeline.set_events(review.events)
+        last_t = None
+        for result in review.session.frames:
+            self.timeline.add_result(result)
+            last_t = result.time_s
+        # the graph shows the last window of the session (its rings hold no more)
+        if last_t is not None:
+            for result in review.session.frames:
+                if result.time_s >= last_t - self.graph.window_s:
+                    self.graph.add_result(result)
+        self.status.set_source(review.source, f"session: {review.path.name}", mode=f"saved session ({review.status})")
+        self.status.provider.setText(review.model_names)
+        self.status.end_run()
+        frames = review.source.frame_count or 0
+        self.transport.set_source(review.source.fps, frames, seekable=bool(frames), analysable=False)
+        self.transport.set_sample_fps(review.sample_fps)
+        if frames:
+            self.playback.open(review.video, review.source.fps, frames, review.record_at)
+            self.playback.show(review.indices[0] if review.indices else 0)
+        if review.video is None:
+            self.video.show_message(
+                f"{review.path.name}: {review.frames} analysed frames of {review.source.path or 'an unknown source'}\n"
+                "(the video was not found: results are shown without it)"
+            )
+        self.sessionOpened.emit(review)
 
     # ----------------------------------------------------------------- display
+    @Slot(object)
+    def _on_frame_shown(self, shown: ShownFrame) -> None:
+        self._shown = shown
+        self._shown_dirty = True
+
     def _refresh_display(self) -> None:
-        latest = self._latest
-        if latest is not None and self._latest_dirty and latest.image is not None:
-            self._latest_dirty = False
-            annotated = annotate(latest.image, latest, selected=self.selected)
-            self.video.set_frame(bgr_to_qimage(annotated), latest)
-            if latest.captured_at:
-                self.status.note_latency((time.monotonic() - latest.captured_at) * 1000.0)
-            if self.seekable:
-                self.transport.set_position(latest.index, len(self.store or []))
+        shown = self._shown
+        if shown is not None and self._shown_dirty:
+            self._shown_dirty = False
+            self._draw(shown)
         self.graph.refresh()
         self.faces.refresh()
-        self._slow_tick += 1
-        if self._slow_tick % 8 == 0:  # ~4 Hz is plenty for bars and text
-            self.summary.refresh()
-            self.status.refresh()
+        self.timeline.refresh()
+        self._tick += 1
+        if self._tick % PANEL_EVERY == 0:  # ~4 Hz is plenty for bars, text and progress
+            self._update_panels()
+
+    def _draw(self, shown: ShownFrame) -> None:
+        result = shown.result
+        if shown.image is not None:
+            image = annotate(shown.image, result, selected=self.selected) if result is not None else shown.image
+            self.video.set_frame(bgr_to_qimage(image), result)
+        self.video.set_note(self._note_for(shown))
+        self.faces.show_frame(result, shown.image)
+        if not self.follow_analysis:
+            self.transport.set_position(shown.index)
+            self.timeline.set_position(shown.index)
+
+    def _note_for(self, shown: ShownFrame) -> str:
+        if shown.result is not None or self.follow_analysis:
+            return ""
+        if self.review is not None:
+            return "not analysed (the saved session has no result for this frame)"
+        if self.runs.running and (self.frontier is None or shown.index > self.frontier):
+            at = "not started" if self.frontier is None else f"at frame {self.frontier}"
+            return f"frame {shown.index}: not analysed yet (analysis {at}, continuing in order)"
+        if self.settings.sample_fps is not None:
+            return f"frame {shown.index}: between samples ({self.settings.sample_fps:g} frames per second analysed)"
+        return f"frame {shown.index}: not analysed (the analysis ended before it)"
+
+    def _update_panels(self) -> None:
+        run = self.runs.run
+        if run is not None:
+            snap = run.snapshot()
+            self.faces.set_faces(snap.faces)
+            self.summary.set_faces(snap.faces)
+            if self.runs.running and snap.expected_frames and not self.live_source:
+                self.transport.set_progress(snap.counts.processed + snap.counts.skipped, snap.expected_frames)
+            elif not self.runs.running:
+                self.transport.set_progress(None, None)
+        self.summary.refresh()
+        self.status.refresh()
 
     def repaint_overlay(self) -> None:
-        self._latest_dirty = self._latest is not None
+        self._shown_dirty = self._shown is not None
 
     @Slot(object)
     def select_face(self, track_id: int | None) -> None:
         self.selected = track_id
+        self.runs.worker.selected = track_id
         self.graph.select(track_id)
         self.faces.select(track_id)
+        self.timeline.select(track_id)
         self.repaint_overlay()
 
     def show_error(self, text: str) -> None:
@@ -464,88 +574,122 @@ class MainWindow(QMainWindow):
         self.status.showMessage(text, 10000)
 
     # ----------------------------------------------------------------- export
-    def export_dialog(self, kind: str | None = None) -> Path | None:
-        if self.store is None or not len(self.store):
-            self.show_error("Nothing to export yet: open a video, image or camera first.")
+    def _export_session(self):  # noqa: ANN202 - SessionRun | ReviewSession | None
+        return self.review if self.review is not None else self.runs.run
+
+    def export_dialog(self, kind: str | None = None, *, wait: bool = False) -> Path | None:
+        session = self._export_session()
+        if session is None or not session.frames:
+            self.show_error("Nothing to export yet: open a video, image, camera or saved session first.")
             return None
         stem = Path(str(self.source_info.path if self.source_info else "session")).stem or "session"
-        filters = {
-            "json": "Session JSON (*.session.json)",
-            "csv": "Per-frame CSV (*.csv)",
-            "png": "Graph PNG (*.png)",
-        }
-        default = {"json": f"{stem}.session.json", "csv": f"{stem}.csv", "png": f"{stem}-graph.png"}
-        chosen = kind or "json"
-        path, selected = QFileDialog.getSaveFileName(
-            self,
-            "Export",
-            default[chosen],
-            ";;".join(filters[k] for k in ([chosen] if kind else filters)),
-        )
-        if not path:
+        answer = self.exports.ask_path(stem, kind)
+        if answer is None:
             return None
-        if kind is None:
-            chosen = next(k for k, f in filters.items() if f == selected) if selected else "json"
-        return self.export_to(Path(path), chosen)
+        path, chosen = answer
+        job = self.export_to(path, chosen)
+        if job is None or not wait:
+            return path if job is not None else None
+        while self.jobs.pending and job.result is None and job.error is None and not job.cancelled:
+            QThread.msleep(20)  # the unsaved-session prompt needs the file before the session is dropped
+        return path if job.error is None and not job.cancelled else None
 
-    def export_to(self, path: Path, kind: str) -> Path | None:
-        try:
-            if kind == "json":
-                written = self.store.export_json(path)
-            elif kind == "csv":
-                written = self.store.export_csv(path)
-            else:
-                written = self.graph.export_png(path)
-        except EmodeskError as exc:
-            self.show_error(str(exc))
+    def export_to(self, path: Path, kind: str) -> Job | None:
+        """Write ``kind`` (json, csv, png, pdf, video) to ``path`` on the jobs thread; ``exportFinished``
+        reports it. The graph is painted here (Qt) and written there."""
+        session = self._export_session()
+        if session is None:
+            self.show_error("Nothing to export yet.")
             return None
-        self.status.showMessage(f"Exported {written}", 8000)
-        return written
+        png = None
+        if kind == "png":
+            try:
+                png = self.graph.render_png()
+            except EmodeskError as exc:
+                self.show_error(str(exc))
+                return None
+        source = self.review.video if self.review is not None else None
+        if kind == "json" and isinstance(session, SessionRun) and self.live_source:
+            self._exported_version = session.snapshot().version
+        return self.exports.start(session, kind, Path(path), png=png, source=source)
+
+    @Slot(object)
+    def _on_export_finished(self, job: Job) -> None:
+        if job.cancelled:
+            self.status.showMessage("Export cancelled", 5000)
+        elif job.error:
+            self._exported_version = None if "JSON" in job.name else self._exported_version
+            self.show_error(job.error)
+        else:
+            self.status.showMessage(f"Exported {job.result}", 8000)
+        self.exportFinished.emit(job)
 
     def snapshot_dialog(self) -> None:
-        if self._latest is None or self._latest.image is None:
+        if self._shown is None or self._shown.image is None:
             self.show_error("No frame to save yet.")
             return
-        path, _ = QFileDialog.getSaveFileName(self, "Save snapshot", f"snapshot-{self._latest.index}.png", "PNG (*.png)")
+        path, _ = QFileDialog.getSaveFileName(self, "Save snapshot", f"snapshot-{self._shown.index}.png", "PNG (*.png)")
         if path:
             self.save_snapshot(Path(path))
 
-    def save_snapshot(self, path: Path) -> Path | None:
-        if self._latest is None or self._latest.image is None:
+    def save_snapshot(self, path: Path) -> Job | None:
+        """The frame on screen with its overlay, encoded and written on the jobs thread."""
+        shown = self._shown
+        if shown is None or shown.image is None:
             return None
-        ok, data = cv2.imencode(".png", annotate(self._latest.image, self._latest, selected=self.selected))
-        try:
+        image = annotate(shown.image, shown.result, selected=self.selected) if shown.result else shown.image
+
+        def write(ctx) -> Path:  # noqa: ANN001
+            ok, data = cv2.imencode(".png", image)
             if not ok:
-                raise OSError("PNG encoding failed")
-            data.tofile(str(path))  # also works for non-ASCII paths on Windows, unlike cv2.imwrite
-        except OSError as exc:
-            self.show_error(f"{path}: cannot write the snapshot ({exc})")
-            return None
-        self.status.showMessage(f"Saved {path}", 5000)
-        return path
+                raise EmodeskError(f"{path}: PNG encoding failed")
+            try:
+                data.tofile(str(path))  # also works for non-ASCII paths on Windows, unlike cv2.imwrite
+            except OSError as exc:
+                raise EmodeskError(f"{path}: cannot write the snapshot ({exc.strerror or exc})") from exc
+            return path
+
+        return self.jobs.submit("snapshot", write)
 
     def toggle_recording(self) -> None:
-        if self._recorder is not None:
-            path = self._recorder.close()
-            self._recorder = None
-            self.record_action.setChecked(False)
-            self.status.showMessage(f"Recording saved: {path}", 8000)
+        if self.runs.worker.recording:
+            self._set_recording(False)
+            return
+        self.record_action.setChecked(False)
+        if not (self.live_source and self.runs.running):
+            self.show_error("Recording is for live sources; for a file use Export → Annotated video.")
             return
         path, _ = QFileDialog.getSaveFileName(self, "Record annotated video", "emodesk-recording.mp4", "Video (*.mp4 *.avi)")
         if path:
             self.start_recording(Path(path))
-        else:
-            self.record_action.setChecked(False)
 
     def start_recording(self, path: Path) -> None:
+        """Record the annotated live view (annotated and encoded on the worker thread)."""
+        from emodesk.core.recording import VideoRecorder
+
         fps = (self.source_info.fps if self.source_info else None) or 30.0
         try:
-            self._recorder = VideoRecorder(path, fps)
+            recorder = VideoRecorder(path, fps)
         except EmodeskError as exc:
             self.show_error(str(exc))
-            self.record_action.setChecked(False)
             return
+        self.runs.set_recorder(recorder)
         self.record_action.setChecked(True)
+
+    def _set_recording(self, on: bool) -> None:
+        if not on and self.runs.worker.recording:
+            self.runs.set_recorder(None)
+        self.record_action.setChecked(on and self.runs.worker.recording)
+
+    @Slot(str, int)
+    def _on_recording_closed(self, path: str, frames: int) -> None:
+        self.record_action.setChecked(self.runs.worker.recording)
+        self.status.showMessage(f"Recording saved: {path} ({frames} frames)", 8000)
+
+    @Slot(str)
+    def _on_recording_failed(self, text: str) -> None:
+        self.record_action.setChecked(False)
+        self.show_error(text)
 
     # ----------------------------------------------------------------- menus and settings
     def _recent(self) -> list[str]:
@@ -582,7 +726,7 @@ class MainWindow(QMainWindow):
                 )
         self.camera_menu.addSeparator()
         stop = self.camera_menu.addAction("Stop camera")
-        stop.setEnabled(self.live_source and self.playing)
+        stop.setEnabled(self.live_source and self.runs.running)
         stop.triggered.connect(self.stop_analysis)
 
     def settings_dialog(self) -> None:
@@ -592,12 +736,20 @@ class MainWindow(QMainWindow):
             self.apply_settings(settings, window)
 
     def apply_settings(self, settings: Settings, graph_window_s: float) -> None:
+        """Keep the settings; a file being analysed or analysed with others is analysed again (a new
+        session: results of different settings never mix), a live source restarts after asking."""
         save_ui_settings(self.qsettings, settings, graph_window_s)
         self.graph.set_window(graph_window_s)
         changed = settings != self.settings
         self.settings = settings
-        if changed and self.target is not None and self.playing:
-            self._submit(self.position)  # the worker reloads models only if they changed
+        self.transport.set_sample_fps(settings.sample_fps)
+        if not changed or self.target is None or self.review is not None:
+            return
+        if self.live_source and not self.runs.running:
+            return  # a stopped camera keeps its session; the next start uses the new settings
+        if not self._confirm_replace():
+            return
+        self._begin(self.target, live_source=self.live_source, virtual_camera=self._virtual_camera)
 
     def toggle_full_screen(self) -> None:
         self.showNormal() if self.isFullScreen() else self.showFullScreen()
@@ -605,57 +757,44 @@ class MainWindow(QMainWindow):
     # ----------------------------------------------------------------- recovery and closing
     def offer_recovery(self) -> None:
         for item in find_recoverable():
-            answer = QMessageBox.question(
-                self,
-                "Recover session",
-                f"emodesk did not exit cleanly during a session of {item.source} "
-                f"({item.frames} frames, started {item.created}).\nSave it as a session file?",
-                QMessageBox.StandardButton.Save | QMessageBox.StandardButton.Discard | QMessageBox.StandardButton.Ignore,
-            )
-            if answer == QMessageBox.StandardButton.Save:
-                name = f"{Path(item.source).stem or 'recovered'}.session.json"
-                path, _ = QFileDialog.getSaveFileName(self, "Save recovered session", name, "Session JSON (*.session.json)")
-                if path:
-                    self.recover(item.journal, Path(path))
-            elif answer == QMessageBox.StandardButton.Discard:
-                item.journal.unlink(missing_ok=True)
+            action, path = ask_about(self, item)
+            if action == "save" and path is not None:
+                self.recover(item.journal, path)
+            elif action == "discard":
+                self.jobs.submit("discard journal", lambda ctx, j=item.journal: j.unlink(missing_ok=True))
 
-    def recover(self, journal: Path, path: Path) -> Path | None:
-        try:
-            write_session_from_journal(journal, path)
-        except EmodeskError as exc:
-            self.show_error(str(exc))
-            return None
-        journal.unlink(missing_ok=True)
-        self.status.showMessage(f"Recovered session saved to {path}", 8000)
-        return path
-
-    def _close_store(self, *, keep_journal: bool) -> None:
-        if self.store is not None:
-            self.store.close(keep_journal=keep_journal)
-            self.store = None
+    def recover(self, journal: Path, path: Path) -> Job:
+        return self.jobs.submit("recover session", lambda ctx: recover_journal(journal, path))
 
     def shutdown(self) -> bool:
-        """Stop the run and the worker thread; True when the thread has really ended."""
+        """Stop every thread; the journals of this window's runs are deleted (a clean exit leaves none,
+        so the next launch offers no recovery). True when every thread has ended."""
+        if self._closing:
+            return not self.jobs_thread.isRunning()
+        self._closing = True
         self.timer.stop()
-        self.worker.stop()
-        if self._recorder is not None:
-            self._recorder.close()
-            self._recorder = None
-        self.thread.quit()
-        finished = self.thread.wait(5000)
-        if not finished:
-            log.error("the analysis thread did not stop within 5 s")
-        return finished
+        ended_runs = self.runs.shutdown()
+        playback_done = self.playback.shutdown()
+        self.jobs.cancel()  # exports still queued or running stop between steps
+
+        def last_job(ctx) -> None:  # noqa: ANN001
+            for run in ended_runs:
+                discard(run, ctx)
+            QThread.currentThread().quit()
+
+        self.jobs.submit("close", last_job)
+        jobs_done = self.jobs_thread.wait(15000)
+        if not jobs_done:
+            log.error("the jobs thread did not stop within 15 s")
+        return jobs_done and playback_done and not self.runs.thread.isRunning()
 
     def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802 - Qt API
-        if self.store is not None and self.store.has_unsaved and self.live_source:
-            if self.ask_unsaved() == "cancel":
-                event.ignore()
-                return
+        if not self._closing and self.has_unsaved and self.ask_unsaved() == "cancel":
+            event.ignore()
+            return
         self.shutdown()
-        self._close_store(keep_journal=False)
         event.accept()
+        self.closed.emit()  # run_gui quits the application on it: no stray window keeps the process alive
 
     # ----------------------------------------------------------------- drag and drop
     def dragEnterEvent(self, event: QDragEnterEvent) -> None:  # noqa: N802 - Qt API
@@ -669,3 +808,11 @@ class MainWindow(QMainWindow):
             if len(paths) > 1:
                 self.messages.show_message(f"Opened {Path(paths[0]).name}; drop one file or a folder at a time.", error=False)
             self.open_path(paths[0])
+
+
+def _file_mode(sample_fps: float | None, kind: str) -> str:
+    if kind != "video":
+        return "file: every image analysed"
+    if sample_fps is None:
+        return "file: every frame analysed, in order"
+    return f"file: {sample_fps:g} frames per second analysed, in order"

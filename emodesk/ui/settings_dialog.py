@@ -1,22 +1,23 @@
-"""The analysis settings dialog, and persisting those settings in QSettings.
+"""The analysis settings dialog: its form is built from ``emodesk.core.settings.SCHEMA``.
 
-The dialog edits a frozen :class:`~emodesk.core.settings.Settings` plus the GUI's graph window; fields it
-has no control for (det_size, track_max_age_s, shot_cuts, threads) are carried over unchanged. In
-QSettings everything lives under the ``analysis/`` group; every stored value is validated on load and a
-bad one falls back to its default with a warning, so a corrupt settings file never stops the app.
+One row per setting, grouped as the schema groups them, with the schema's label, range, unit and help
+(as the tooltip); a model row lists the manifest's models with their licence. Values are checked by the
+same schema as the CLI and ``Settings``, so the dialog cannot produce a value they would refuse.
+Persistence (QSettings) is in ``emodesk.ui.settings_store``.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import logging
-import math
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
-from PySide6.QtCore import QSettings, Qt
+from PySide6.QtCore import Qt
 from PySide6.QtGui import QColor, QIcon, QPainter, QPixmap
 from PySide6.QtWidgets import (
+    QCheckBox,
     QComboBox,
     QDialog,
     QDialogButtonBox,
@@ -29,219 +30,23 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from emodesk.core.settings import Settings
-from emodesk.errors import EmodeskError
-from emodesk.inference.manifest import CLASSIFIER, DETECTOR, ModelSpec, load_manifest
-from emodesk.inference.providers import DEVICES
+from emodesk.core.settings import BOOL, CHOICE, INT, MODEL, SCHEMA, SIZE, Settings, SettingSpec
+from emodesk.inference.manifest import ModelSpec, load_manifest
 from emodesk.inference.store import ModelStatus, locate
+
+# the persistence lives in settings_store; these names stay importable from here for existing callers
+from emodesk.ui.settings_store import DEFAULT_GRAPH_WINDOW_S, GRAPH_WINDOW, load_ui_settings, save_ui_settings
+
+__all__ = ["DEFAULT_GRAPH_WINDOW_S", "SettingsDialog", "load_ui_settings", "save_ui_settings"]
 
 log = logging.getLogger(__name__)
 
-GROUP = "analysis"
-GRAPH_WINDOW_KEY = "graph_window_s"
-DEFAULT_GRAPH_WINDOW_S = 30.0
-GRAPH_WINDOW_RANGE = (5.0, 600.0)
-THRESHOLD_RANGE = (0.05, 0.95)
-SMOOTHING_MAX_S = 5.0
-DETECT_EVERY_MAX = 30
-MAX_FACES_MAX = 100
 DEFAULT_MODEL_DATA = ""  # combo data of the "default: …" item (a str: None is best kept out of QVariants)
-NONE_TEXT = "default"  # how None (model default / no value) is written to QSettings
+SIZE_PRESETS = ("320x320", "480x480", "640x640", "960x960", "1280x1280")
 
 # Colours chosen to read on both light and dark palettes
 NONCOMMERCIAL_RGB = (220, 50, 47)  # red: may not be used commercially
 MISSING_RGB = (230, 150, 0)  # amber: not on this machine (downloaded on first use, if it can be)
-
-DEVICE_TEXT = {
-    "auto": "auto (CUDA when it works, else CPU)",
-    "cpu": "cpu",
-    "cuda": "cuda",
-    "tensorrt": "tensorrt (builds an engine per input size on first use)",
-}
-
-
-# ------------------------------------------------------------------------------------------ QSettings
-
-
-def _is_none(raw: Any) -> bool:
-    return raw is None or (isinstance(raw, str) and raw.strip().lower() in {"", NONE_TEXT, "none", "@invalid()"})
-
-
-def _to_float(raw: Any) -> float:
-    if isinstance(raw, bool):
-        raise ValueError("a boolean is not a number")
-    value = float(raw)
-    if not math.isfinite(value):
-        raise ValueError("not a finite number")
-    return value
-
-
-def _to_int(raw: Any) -> int:
-    if isinstance(raw, bool):
-        raise ValueError("a boolean is not a number")
-    if isinstance(raw, float):
-        if not raw.is_integer():
-            raise ValueError("not a whole number")
-        return int(raw)
-    return int(str(raw).strip())
-
-
-def _to_bool(raw: Any) -> bool:
-    if isinstance(raw, bool):
-        return raw
-    text = str(raw).strip().lower()
-    if text in {"true", "1", "yes", "on"}:
-        return True
-    if text in {"false", "0", "no", "off"}:
-        return False
-    raise ValueError("not true or false")
-
-
-def _model_parser(kind: str) -> Callable[[Any], str | None]:
-    def parse(raw: Any) -> str | None:
-        if _is_none(raw):
-            return None
-        model_id = str(raw).strip()
-        try:
-            ids = {spec.id for spec in load_manifest().of_kind(kind)}
-        except EmodeskError as exc:  # a broken manifest is reported elsewhere; do not validate against it
-            log.warning("cannot check the stored model id %r against the manifest: %s", model_id, exc)
-            return model_id
-        if model_id not in ids:
-            raise ValueError(f"not a known {kind}")
-        return model_id
-
-    return parse
-
-
-def _parse_device(raw: Any) -> str:
-    device = str(raw).strip().lower()
-    if device not in DEVICES:
-        raise ValueError(f"not one of {', '.join(DEVICES)}")
-    return device
-
-
-def _parse_threshold(raw: Any) -> float | None:
-    if _is_none(raw):
-        return None
-    value = _to_float(raw)
-    if not 0.0 < value < 1.0:
-        raise ValueError("not between 0 and 1")
-    return value
-
-
-def _checked(convert: Callable[[Any], Any], ok: Callable[[Any], bool], why: str) -> Callable[[Any], Any]:
-    def parse(raw: Any) -> Any:
-        value = convert(raw)
-        if not ok(value):
-            raise ValueError(why)
-        return value
-
-    return parse
-
-
-def _parse_det_size(raw: Any) -> tuple[int, int] | None:
-    if _is_none(raw):
-        return None
-    parts = raw if isinstance(raw, (list, tuple)) else str(raw).lower().replace(",", "x").split("x")
-    if len(parts) != 2:
-        raise ValueError("not WIDTHxHEIGHT")
-    w, h = (_to_int(p) for p in parts)
-    if w < 32 or h < 32:
-        raise ValueError("smaller than 32x32")
-    return w, h
-
-
-def _parse_threads(raw: Any) -> int | None:
-    if _is_none(raw):
-        return None
-    value = _to_int(raw)
-    if value < 1:
-        raise ValueError("must be 1 or more")
-    return value
-
-
-_FIELD_PARSERS: dict[str, Callable[[Any], Any]] = {
-    "detector": _model_parser(DETECTOR),
-    "emotion": _model_parser(CLASSIFIER),
-    "device": _parse_device,
-    "threshold": _parse_threshold,
-    "max_faces": _checked(_to_int, lambda v: v >= 0, "must be 0 (all) or more"),
-    "det_size": _parse_det_size,
-    "detect_every": _checked(_to_int, lambda v: v >= 1, "must be 1 or more"),
-    "smoothing": _checked(_to_float, lambda v: v >= 0, "must be 0 (off) or more"),
-    "track_max_age_s": _checked(_to_float, lambda v: v > 0, "must be positive"),
-    "shot_cuts": _to_bool,
-    "threads": _parse_threads,
-}
-_parse_graph_window = _checked(
-    _to_float,
-    lambda v: GRAPH_WINDOW_RANGE[0] <= v <= GRAPH_WINDOW_RANGE[1],
-    f"not between {GRAPH_WINDOW_RANGE[0]:g} and {GRAPH_WINDOW_RANGE[1]:g} s",
-)
-
-
-def _to_stored(value: Any) -> Any:
-    """QSettings cannot store None, and tuples do not survive an INI file: write plain text for those."""
-    if value is None:
-        return NONE_TEXT
-    if isinstance(value, tuple):
-        return "x".join(str(v) for v in value)
-    return value
-
-
-def load_ui_settings(qs: QSettings) -> tuple[Settings, float]:
-    """The stored analysis settings and graph window (seconds); defaults for anything missing or bad."""
-    defaults = Settings()
-    values: dict[str, Any] = {}
-    graph_window_s = DEFAULT_GRAPH_WINDOW_S
-    qs.beginGroup(GROUP)
-    try:
-        for name, parse in _FIELD_PARSERS.items():
-            if not qs.contains(name):
-                continue
-            raw = qs.value(name)
-            try:
-                values[name] = parse(raw)
-            except (TypeError, ValueError) as exc:
-                log.warning(
-                    "settings: ignoring stored %s/%s = %r (%s); using the default %r",
-                    GROUP, name, raw, exc, getattr(defaults, name),
-                )
-        if qs.contains(GRAPH_WINDOW_KEY):
-            raw = qs.value(GRAPH_WINDOW_KEY)
-            try:
-                graph_window_s = _parse_graph_window(raw)
-            except (TypeError, ValueError) as exc:
-                log.warning(
-                    "settings: ignoring stored %s/%s = %r (%s); using the default %g s",
-                    GROUP, GRAPH_WINDOW_KEY, raw, exc, DEFAULT_GRAPH_WINDOW_S,
-                )
-    finally:
-        qs.endGroup()
-    try:
-        settings = dataclasses.replace(defaults, **values)
-    except EmodeskError as exc:  # each value was checked alone; this only guards future cross-field rules
-        log.warning("settings: stored analysis settings are inconsistent (%s); using the defaults", exc)
-        settings = defaults
-    return settings, graph_window_s
-
-
-def save_ui_settings(qs: QSettings, settings: Settings, graph_window_s: float) -> None:
-    """Store ``settings`` and the graph window under ``analysis/``."""
-    qs.beginGroup(GROUP)
-    try:
-        for f in dataclasses.fields(Settings):
-            qs.setValue(f.name, _to_stored(getattr(settings, f.name)))
-        qs.setValue(GRAPH_WINDOW_KEY, float(graph_window_s))
-    finally:
-        qs.endGroup()
-    qs.sync()
-    if qs.status() != QSettings.Status.NoError:
-        log.warning("settings: could not write %s (%s)", qs.fileName(), qs.status())
-
-
-# --------------------------------------------------------------------------------------------- dialog
 
 
 def _disc_icon(rgb: tuple[int, int, int] | None, size: int = 12) -> QIcon:
@@ -361,79 +166,121 @@ class _ModelChooser(QWidget):
         self.description_label.setText(spec.description)
 
 
+@dataclass(frozen=True)
+class _Control:
+    """A setting's widget and how to read and set its value."""
+
+    widget: QWidget
+    get: Callable[[], Any]
+    set: Callable[[Any], None]
+
+
+class _SizeField(QComboBox):
+    """An editable list of sizes; what is typed is checked by the schema when the dialog is accepted."""
+
+    def __init__(self, spec: SettingSpec, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self._spec = spec
+        self.setEditable(True)
+        self.addItem(f"default: {spec.none_text}")
+        self.addItems(SIZE_PRESETS)
+
+    def value(self) -> tuple[int, int] | None:
+        text = self.currentText().strip()
+        if not text or text == self.itemText(0):
+            return None
+        return self._spec.parse(text)
+
+    def set_value(self, value: tuple[int, int] | None) -> None:
+        if value is None:
+            self.setCurrentIndex(0)
+        else:
+            self.setCurrentText(self._spec.format(value))
+
+
+def _number_control(spec: SettingSpec, parent: QWidget) -> _Control:
+    """A spin box over the schema's range. An optional setting's None is the special value one step
+    below the lowest valid value; a setting whose 0 means something shows that word at 0."""
+    integer = spec.kind == INT
+    box: QSpinBox | QDoubleSpinBox = QSpinBox(parent) if integer else QDoubleSpinBox(parent)
+    step = 1 if integer else 10.0**-spec.decimals
+    if not integer:
+        box.setDecimals(spec.decimals)
+    minimum = spec.minimum or 0
+    lowest = minimum + (step if spec.min_exclusive else 0)
+    special = (minimum if spec.min_exclusive else minimum - step) if spec.optional else None
+    box.setRange(special if special is not None else lowest, spec.maximum if spec.maximum is not None else 1e9)
+    box.setSingleStep(spec.step)
+    if spec.unit:
+        box.setSuffix(f" {spec.unit}")
+    if special is not None:
+        box.setSpecialValueText(spec.none_text)
+    elif spec.zero_text and lowest == 0:
+        box.setSpecialValueText(spec.zero_text)
+
+    def get() -> Any:
+        raw = box.value()
+        if special is not None and raw <= special:
+            return None
+        return int(raw) if integer else float(raw)
+
+    def set_value(value: Any) -> None:
+        box.setValue(box.minimum() if value is None else value)
+
+    return _Control(box, get, set_value)
+
+
+def _control(spec: SettingSpec, statuses: dict[str, ModelStatus], parent: QWidget) -> _Control:
+    if spec.kind == MODEL:
+        chooser = _ModelChooser(spec.model_kind or "", statuses, parent)
+        return _Control(chooser, chooser.model, chooser.set_model)
+    if spec.kind == CHOICE:
+        combo = QComboBox(parent)
+        for choice in spec.choices:
+            combo.addItem(choice, choice)
+        return _Control(combo, combo.currentData, lambda v: combo.setCurrentIndex(max(combo.findData(v), 0)))
+    if spec.kind == BOOL:
+        check = QCheckBox(parent)
+        return _Control(check, check.isChecked, lambda v: check.setChecked(bool(v)))
+    if spec.kind == SIZE:
+        size = _SizeField(spec, parent)
+        return _Control(size, size.value, size.set_value)
+    return _number_control(spec, parent)
+
+
 class SettingsDialog(QDialog):
-    """Edit the analysis settings and the graph window. Read the result with :meth:`values` after exec()."""
+    """Edit the analysis settings and the graph window. Read the result with :meth:`values` after exec().
+
+    Each setting's control is ``self.fields[name]``; its widget is also ``self.<name>``.
+    """
 
     def __init__(self, settings: Settings, graph_window_s: float, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.setWindowTitle("Analysis settings")
-        self._base = settings  # fields without a control here are carried over from it
-
         manifest = load_manifest()
         # locate() hashes each file once per process (cached by size and mtime), so this is quick on reopen
         statuses = {spec.id: locate(spec) for spec in manifest.models}
 
-        self.detector = _ModelChooser(DETECTOR, statuses, self)
-        self.emotion = _ModelChooser(CLASSIFIER, statuses, self)
+        layout = QVBoxLayout(self)
+        forms: dict[str, QFormLayout] = {}
+        self.fields: dict[str, _Control] = {}
+        self._specs = {spec.name: spec for spec in (*SCHEMA, GRAPH_WINDOW)}
+        for spec in self._specs.values():
+            if spec.group not in forms:
+                box = QGroupBox(spec.group, self)
+                forms[spec.group] = QFormLayout(box)
+                layout.addWidget(box)
+            control = _control(spec, statuses, self)
+            control.widget.setToolTip(spec.help)
+            forms[spec.group].addRow(f"{spec.label}:", control.widget)
+            self.fields[spec.name] = control
+            setattr(self, spec.name, control.widget)
 
-        self.device = QComboBox(self)
-        for device in DEVICES:
-            self.device.addItem(DEVICE_TEXT.get(device, device), device)
-
-        self.threshold = QDoubleSpinBox(self)
-        self.threshold.setDecimals(2)
-        # one step below the real range is the "model default" special value (None)
-        self.threshold.setRange(0.0, THRESHOLD_RANGE[1])
-        self.threshold.setSingleStep(0.05)
-        self.threshold.setToolTip(
-            "Minimum detection score for a face. Lower finds more faces (and more false ones)."
-        )
-        self.threshold.valueChanged.connect(self._snap_threshold)
-
-        self.smoothing = QDoubleSpinBox(self)
-        self.smoothing.setDecimals(2)
-        self.smoothing.setRange(0.0, SMOOTHING_MAX_S)
-        self.smoothing.setSingleStep(0.05)
-        self.smoothing.setSuffix(" s")
-        self.smoothing.setSpecialValueText("off")
-        self.smoothing.setToolTip("Half-life of the per-face smoothing of the emotion probabilities (0 = off).")
-
-        self.detect_every = QSpinBox(self)
-        self.detect_every.setRange(1, DETECT_EVERY_MAX)
-        self.detect_every.setPrefix("every ")
-        self.detect_every.setSuffix(" frames")
-        self.detect_every.setSpecialValueText("every frame")  # not "every 1 frames"
-        self.detect_every.setToolTip("Run the face detector on every N-th frame and track faces in between.")
-
-        self.max_faces = QSpinBox(self)
-        self.max_faces.setRange(0, MAX_FACES_MAX)
-        self.max_faces.setSpecialValueText("all")
-        self.max_faces.setToolTip("Analyse only the N largest faces (0 = all).")
-
-        self.graph_window = QDoubleSpinBox(self)
-        self.graph_window.setDecimals(0)
-        self.graph_window.setRange(*GRAPH_WINDOW_RANGE)
-        self.graph_window.setSingleStep(5)
-        self.graph_window.setSuffix(" s")
-        self.graph_window.setToolTip("How much recent time the live emotion graph shows.")
-
-        models = QGroupBox("Models", self)
-        models_form = QFormLayout(models)
-        models_form.addRow("Face detector:", self.detector)
-        models_form.addRow("Emotion model:", self.emotion)
-        models_form.addRow("Device:", self.device)
-
-        analysis = QGroupBox("Analysis", self)
-        analysis_form = QFormLayout(analysis)
-        analysis_form.addRow("Detection threshold:", self.threshold)
-        analysis_form.addRow("Smoothing half-life:", self.smoothing)
-        analysis_form.addRow("Detect faces:", self.detect_every)
-        analysis_form.addRow("Max faces:", self.max_faces)
-
-        display = QGroupBox("Display", self)
-        display_form = QFormLayout(display)
-        display_form.addRow("Graph window:", self.graph_window)
-
+        # a value the schema refuses (a typed size) is said here, and the dialog stays open
+        self.error_label = QLabel(self)
+        self.error_label.setWordWrap(True)
+        self.error_label.setStyleSheet(f"color: {_hex(NONCOMMERCIAL_RGB)}")
+        self.error_label.hide()
         buttons = QDialogButtonBox(
             QDialogButtonBox.StandardButton.Ok
             | QDialogButtonBox.StandardButton.Cancel
@@ -443,58 +290,45 @@ class SettingsDialog(QDialog):
         buttons.accepted.connect(self.accept)
         buttons.rejected.connect(self.reject)
         buttons.button(QDialogButtonBox.StandardButton.RestoreDefaults).clicked.connect(self.restore_defaults)
-
-        layout = QVBoxLayout(self)
-        layout.addWidget(models)
-        layout.addWidget(analysis)
-        layout.addWidget(display)
         layout.addStretch(1)
+        layout.addWidget(self.error_label)
         layout.addWidget(buttons)
 
         self.detector.combo.currentIndexChanged.connect(self._update_threshold_default)
+        self._base = settings
         self._set_values(settings, graph_window_s)
 
     # ---------------------------------------------------------------------------------------- values
 
     def _set_values(self, settings: Settings, graph_window_s: float) -> None:
-        self.detector.set_model(settings.detector)
-        self.emotion.set_model(settings.emotion)
-        index = self.device.findData(settings.device)
-        self.device.setCurrentIndex(max(index, 0))
-        if settings.threshold is None:
-            self.threshold.setValue(self.threshold.minimum())
-        else:
-            self.threshold.setValue(min(max(settings.threshold, THRESHOLD_RANGE[0]), THRESHOLD_RANGE[1]))
-        self.smoothing.setValue(settings.smoothing)
-        self.detect_every.setValue(settings.detect_every)
-        self.max_faces.setValue(settings.max_faces)
-        self.graph_window.setValue(graph_window_s)
+        for name, control in self.fields.items():
+            control.set(graph_window_s if name == GRAPH_WINDOW.name else getattr(settings, name))
         self._update_threshold_default()
 
     def restore_defaults(self) -> None:
         self._set_values(Settings(), DEFAULT_GRAPH_WINDOW_S)
 
     def values(self) -> tuple[Settings, float]:
-        """The edited settings (unedited fields kept from the ones passed in) and graph window in seconds."""
-        raw = self.threshold.value()
-        # the spin box's minimum (0) is the "model default" special value
-        threshold = None if raw < THRESHOLD_RANGE[0] / 2 else min(max(raw, THRESHOLD_RANGE[0]), THRESHOLD_RANGE[1])
-        settings = dataclasses.replace(
-            self._base,
-            detector=self.detector.model(),
-            emotion=self.emotion.model(),
-            device=self.device.currentData(),
-            threshold=threshold,
-            smoothing=self.smoothing.value(),
-            detect_every=self.detect_every.value(),
-            max_faces=self.max_faces.value(),
-        )
-        return settings, self.graph_window.value()
+        """The edited settings and graph window in seconds; ValueError names a field the schema refuses."""
+        values: dict[str, Any] = {}
+        for name, control in self.fields.items():
+            try:
+                value = control.get()
+                self._specs[name].check(value)
+            except ValueError as exc:
+                raise ValueError(f"{self._specs[name].label}: {exc}") from None
+            values[name] = value
+        graph_window_s = values.pop(GRAPH_WINDOW.name)
+        return dataclasses.replace(self._base, **values), graph_window_s
 
-    def _snap_threshold(self, value: float) -> None:
-        # between the special "model default" value (0) and the real minimum: jump to one of them
-        if 0.0 < value < THRESHOLD_RANGE[0]:
-            self.threshold.setValue(THRESHOLD_RANGE[0] if value >= THRESHOLD_RANGE[0] / 2 else 0.0)
+    def accept(self) -> None:
+        try:
+            self.values()
+        except ValueError as exc:
+            self.error_label.setText(str(exc))
+            self.error_label.show()
+            return
+        super().accept()
 
     def _update_threshold_default(self) -> None:
         default = self.detector.spec().threshold

@@ -5,23 +5,27 @@ row on top that totals every face, segments in the shared emotion colours, a leg
 IDs at the left. Drawn with QPainter rather than pyqtgraph: it is a static chart that needs text and
 palette-following colours, not zooming or fast line updates.
 
-As with the graph, ``add_result`` only counts (GUI thread, cheap) and ``refresh`` - called by the main
-window's display timer - repaints, and only when something changed.
+The panel counts nothing itself: ``set_faces`` takes the session's per-face statistics (a SessionRun
+snapshot's ``faces``, or a saved session's), so the bars equal the session file's ``dominant_counts``.
+``refresh`` - called by the main window's display timer - repaints, and only when something changed.
+The panel asks for the height of all its rows; ``scrollable()`` puts it in a scroll area so a small dock
+scrolls instead of cutting rows off.
 """
 
 from __future__ import annotations
 
 import logging
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from PySide6.QtCore import QEvent, QPointF, QRectF, QSize, Qt
 from PySide6.QtGui import QColor, QFontMetricsF, QHelpEvent, QPainter, QPalette, QPaintEvent
-from PySide6.QtWidgets import QSizePolicy, QToolTip, QWidget
+from PySide6.QtWidgets import QFrame, QScrollArea, QSizePolicy, QToolTip, QWidget
 
 from emodesk.core.palette import emotion_rgb
-from emodesk.core.results import FrameResult
+from emodesk.core.run import FaceSnapshot
+from emodesk.core.session_model import SessionFace
 from emodesk.inference.labels import CANONICAL_LABELS
 
 log = logging.getLogger(__name__)
@@ -45,7 +49,7 @@ class _Row:
 class SummaryPanel(QWidget):
     """Horizontal stacked bars of dominant-emotion shares per face, plus an all-faces total."""
 
-    def __init__(self, labels: Sequence[str] = CANONICAL_LABELS, max_rows: int = 12, parent: QWidget | None = None) -> None:
+    def __init__(self, labels: Sequence[str] = CANONICAL_LABELS, max_rows: int = 40, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self._labels: tuple[str, ...] = tuple(labels)
         self._max_rows = max(1, int(max_rows))
@@ -82,15 +86,15 @@ class SummaryPanel(QWidget):
         self._labels = tuple(labels)
         self.clear()
 
-    def add_result(self, result: FrameResult) -> None:
-        """Count each face's dominant (top smoothed) emotion in this frame (cheap; no drawing)."""
-        for face in result.faces:
-            if face.emotion is None:  # no classification for this face in this frame
-                continue
-            counter = self._counts.get(face.track_id)
-            if counter is None:
-                counter = self._counts[face.track_id] = Counter()
-            counter[face.emotion] += 1
+    def set_faces(self, faces: Iterable[FaceSnapshot | SessionFace]) -> None:
+        """The session's per-face statistics; redrawn on the next refresh() when they changed."""
+        counts = {
+            f.id: Counter({label: n for label, n in f.dominant_counts.items() if n})
+            for f in faces
+            if any(f.dominant_counts.values())
+        }
+        if counts != self._counts:
+            self._counts = counts
             self._dirty = True
 
     def refresh(self) -> None:
@@ -190,7 +194,9 @@ class SummaryPanel(QWidget):
         return QSize(480, int(h))
 
     def minimumSizeHint(self) -> QSize:
-        return QSize(240, int(MARGIN * 2 + self._legend_height(240) + self._row_height() * 2))
+        # every row's height: in a scroll area (scrollable()) the panel then scrolls instead of squeezing
+        rows = max(2, len(self._rows) + (1 if self._hidden_faces else 0))
+        return QSize(240, int(MARGIN * 2 + self._legend_height(self.width() or 240) + rows * (self._row_height() + ROW_GAP)))
 
     # ---- painting ---------------------------------------------------------------------------------
 
@@ -273,3 +279,13 @@ class SummaryPanel(QWidget):
                     return f"{row.name}: {label} dominant in {n} of {row.total} frames ({100 * n / row.total:.1f}%)"
             return f"{row.name}: {row.total} frames"
         return None
+
+
+def scrollable(panel: SummaryPanel) -> QScrollArea:
+    """``panel`` in a vertical scroll area: many faces in a small dock scroll rather than being cut off."""
+    area = QScrollArea()
+    area.setWidget(panel)
+    area.setWidgetResizable(True)
+    area.setFrameShape(QFrame.Shape.NoFrame)
+    area.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+    return area

@@ -19,6 +19,7 @@ class VideoView(QWidget):
         self._image: QImage | None = None
         self._result: FrameResult | None = None
         self._message = PLACEHOLDER
+        self._note = ""
         self.setMinimumSize(320, 240)
         self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
         self.setAttribute(Qt.WidgetAttribute.WA_OpaquePaintEvent)
@@ -31,6 +32,23 @@ class VideoView(QWidget):
     def clear(self, message: str = PLACEHOLDER) -> None:
         self._image = None
         self._result = None
+        self._message = message
+        self._note = ""
+        self.update()
+
+    def set_note(self, text: str) -> None:
+        """A line over the top of the picture (e.g. "not analysed yet"); "" hides it."""
+        if text != self._note:
+            self._note = text
+            self.update()
+
+    @property
+    def note(self) -> str:
+        return self._note
+
+    def show_message(self, message: str) -> None:
+        """No picture (a session reviewed without its video): the message in its place."""
+        self._image = None
         self._message = message
         self.update()
 
@@ -55,6 +73,12 @@ class VideoView(QWidget):
             return
         painter.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform)
         painter.drawImage(self._target_rect(), self._image)
+        if self._note:
+            metrics = painter.fontMetrics()
+            box = QRectF(8, 8, metrics.horizontalAdvance(self._note) + 16, metrics.height() + 8)
+            painter.fillRect(box, QColor(0, 0, 0, 170))
+            painter.setPen(QColor(255, 220, 120))
+            painter.drawText(box, Qt.AlignmentFlag.AlignCenter, self._note)
 
     def frame_point(self, pos: QPointF) -> tuple[float, float] | None:
         """Widget coordinates → frame pixel coordinates (None outside the picture)."""

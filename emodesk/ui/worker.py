@@ -1,55 +1,87 @@
-"""The analysis worker: one long-lived QObject on its own QThread, driving the core pipeline.
+"""The analysis worker: one long-lived QObject on its own QThread, driving a core SessionRun.
 
-Model loading, decoding and inference all happen here, never on the GUI thread. The GUI asks for a run
-with ``requestRun`` (a queued signal into this thread) and ends one with ``stop()``, which only sets an
-event and is safe to call from any thread. Results carry the id of the run that produced them, so the
-window can ignore stragglers from a run it has already replaced (a seek, a new file).
+Model loading, opening the source, decoding, inference, journal writing and recording (annotate + encode)
+all happen on this thread, never on the GUI thread. The GUI asks for a run with ``submit`` (a queued
+signal into this thread) and ends the current one with ``stop()``, which is safe from any thread. The
+SessionRun owns the run's stop event, so nothing is left behind when a run ends.
+
+Every exception while loading models or opening a source (not only EmodeskError) ends the request with
+``runEnded`` carrying a one-line message; the traceback goes to the log. Results carry the id of the run
+that produced them, so the window can ignore stragglers of a run it has already replaced.
 """
 
 from __future__ import annotations
 
 import logging
+import os
+import re
 import threading
 import time
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 
 from PySide6.QtCore import QObject, Signal, Slot
 
+from emodesk.core.annotate import annotate
 from emodesk.core.pipeline import Pipeline
+from emodesk.core.recording import VideoRecorder
+from emodesk.core.results import FrameResult
+from emodesk.core.run import RunStatus, SessionRun
+from emodesk.core.session import JOURNAL_SUFFIX
 from emodesk.core.settings import Settings
 from emodesk.core.sources import SourceInfo, open_source
 from emodesk.errors import EmodeskError
+from emodesk.inference.base import ModelInfo
 
 log = logging.getLogger(__name__)
+
+# settings that change the loaded models; the others only change how a run uses them
+MODEL_KEYS = ("detector", "emotion", "device", "threshold", "max_faces", "det_size", "threads")
 
 
 @dataclass(frozen=True)
 class RunRequest:
-    """One run of the pipeline over a source.
+    """One analysis run over a source.
 
-    ``live``: latest-frame-wins (cameras, streams, real-time playback of a file); ``realtime`` paces a
-    file at its frame rate. ``start_frame``/``max_frames`` serve seeking, pausing and frame stepping.
+    ``live``: latest-frame-wins (cameras, streams, the virtual camera); ``realtime`` paces a file at its
+    frame rate (the virtual camera). ``keep_images`` sends each analysed frame's picture to the window
+    (live sources and stills, whose display follows the analysis; video files are shown by the player).
     """
 
     run_id: int
     target: str | int
     settings: Settings
+    journal_path: Path
     live: bool = False
     realtime: bool = False
-    start_frame: int = 0
-    max_frames: int | None = None
+    keep_images: bool = False
     camera_size: tuple[int, int] | None = None
+
+
+@dataclass(frozen=True)
+class Models:
+    """What the window needs to know of the loaded models (never the Pipeline itself)."""
+
+    models: tuple[ModelInfo, ...]
+    labels: tuple[str, ...]
 
 
 @dataclass(frozen=True)
 class RunEnd:
     run_id: int
-    status: str  # complete | stopped | truncated | failed
+    status: str  # a RunStatus value, or "failed" when the run could not even start
     frames: int
-    last_index: int | None
     warnings: tuple[str, ...] = ()
     error: str | None = None
+
+
+def recovery_journal_path(folder: Path, target: str | int) -> Path:
+    """A journal name that ``find_recoverable`` recognises: ``<source>-pid<PID>-<time>-<n>.journal.jsonl``."""
+    text = str(target)
+    stem = re.sub(r"[^\w.-]+", "_", Path(text).stem if not text.isdigit() else f"camera{text}")[:40] or "camera"
+    stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
+    return folder / f"{stem}-pid{os.getpid()}-{stamp}-{time.monotonic_ns() % 10**6}{JOURNAL_SUFFIX}"
 
 
 class AnalysisWorker(QObject):
@@ -57,99 +89,168 @@ class AnalysisWorker(QObject):
 
     requestRun = Signal(object)  # RunRequest, from the GUI; queued into the worker thread
     status = Signal(str)  # model loading and other progress messages
-    modelsReady = Signal(object)  # Pipeline (read-only use on the GUI side: models, labels)
-    sourceOpened = Signal(int, object)  # run id, SourceInfo
-    resultReady = Signal(int, object)  # run id, FrameResult with .image
+    modelsReady = Signal(object)  # Models
+    runStarted = Signal(int, object, object)  # run id, SessionRun, SourceInfo
+    frameAnalysed = Signal(int, object)  # run id, FrameResult (.image only when keep_images)
+    recordingFailed = Signal(str)
+    recordingClosed = Signal(str, int)  # path, frames written
+    _recorderChanged = Signal()
     runEnded = Signal(object)  # RunEnd
 
     def __init__(self) -> None:
         super().__init__()
         self._lock = threading.Lock()
-        self._stops: dict[int, threading.Event] = {}  # one per submitted run, so no stop is ever lost
+        self._latest_request = 0  # requests older than this were superseded before they started
+        self._current: SessionRun | None = None
         self._pipeline: Pipeline | None = None
+        self._recorder: VideoRecorder | None = None  # touched on the worker thread only
+        self._wanted_recorder: VideoRecorder | None = None
+        self._recorder_change = False
+        self.selected: int | None = None  # the face highlighted in recordings (set from the GUI)
         self.requestRun.connect(self._run)
+        self._recorderChanged.connect(self._apply_recorder)
+
+    # ---- any thread -------------------------------------------------------------------------------
 
     def submit(self, request: RunRequest) -> None:
-        """Queue a run (GUI thread). Call ``stop()`` first to end the one in progress."""
+        """Queue a run (GUI thread). It supersedes any queued one; call ``stop()`` to end a running one."""
         with self._lock:
-            self._stops[request.run_id] = threading.Event()
+            self._latest_request = request.run_id
         self.requestRun.emit(request)
 
     def stop(self) -> None:
-        """End the current run between two frames, and skip any queued one. Thread-safe."""
+        """End the current run between two frames (thread-safe). Queued runs still start unless superseded."""
         with self._lock:
-            for event in self._stops.values():
-                event.set()
+            run = self._current
+        if run is not None:
+            run.stop()
+
+    def supersede(self, run_id: int) -> None:
+        """Skip every queued run with an id below ``run_id`` (the source was closed or replaced)."""
+        with self._lock:
+            self._latest_request = max(self._latest_request, run_id)
+
+    def set_recorder(self, recorder: VideoRecorder | None) -> None:
+        """Record every analysed frame of the running live source into ``recorder`` (annotated and encoded
+        on the worker thread); None stops and closes the current recording there (``recordingClosed``)."""
+        with self._lock:
+            self._wanted_recorder = recorder
+            self._recorder_change = True
+        self._recorderChanged.emit()  # applied at once when idle, else before the next frame is written
+
+    @property
+    def recording(self) -> bool:
+        with self._lock:
+            return self._wanted_recorder is not None
+
+    def close_recorder_now(self) -> None:
+        """After the worker thread has ended: close a recording still open (safe only then)."""
+        self.set_recorder(None)
+        self._apply_recorder()
+
+    # ---- worker thread ----------------------------------------------------------------------------
 
     def _ensure_pipeline(self, settings: Settings) -> Pipeline:
         current = self._pipeline
         if current is not None and current.settings == settings:
             return current
-        model_keys = ("detector", "emotion", "device", "threshold", "max_faces", "det_size", "threads")
-        if current is not None and all(getattr(current.settings, k) == getattr(settings, k) for k in model_keys):
-            # only tracking/smoothing options changed: keep the loaded models
+        if current is not None and all(getattr(current.settings, k) == getattr(settings, k) for k in MODEL_KEYS):
+            # only tracking, smoothing or sampling changed: keep the loaded models
             self._pipeline = Pipeline(settings, detector=current.detector, classifier=current.classifier)
         else:
+            self._pipeline = None  # a failed load must not leave the old models looking current
             self.status.emit("Loading models…")
             started = time.monotonic()
             self._pipeline = Pipeline(settings)
-            names = ", ".join(f"{m.id} ({m.providers[0].removesuffix('ExecutionProvider')})" for m in self._pipeline.models)
+            names = ", ".join(
+                f"{m.id} ({m.providers[0].removesuffix('ExecutionProvider') if m.providers else '?'})"
+                for m in self._pipeline.models
+            )
             self.status.emit(f"Models ready in {time.monotonic() - started:.1f} s: {names}")
-        self.modelsReady.emit(self._pipeline)
+        self.modelsReady.emit(Models(tuple(self._pipeline.models), tuple(self._pipeline.labels)))
         return self._pipeline
 
     @Slot(object)
     def _run(self, request: RunRequest) -> None:
         with self._lock:
-            stop = self._stops.get(request.run_id)
-        if stop is None or stop.is_set():
-            self._finish(request, RunEnd(request.run_id, "stopped", 0, None))
+            superseded = request.run_id < self._latest_request
+        if superseded:
+            self.runEnded.emit(RunEnd(request.run_id, RunStatus.STOPPED.value, 0))
             return
-        frames, last_index, warnings = 0, None, ()
         try:
             pipeline = self._ensure_pipeline(request.settings)
             width, height = request.camera_size or (None, None)
-            source = open_source(
-                request.target,
-                realtime=request.realtime,
-                width=width,
-                height=height,
-                start_frame=request.start_frame,
-            )
+            request.journal_path.parent.mkdir(parents=True, exist_ok=True)
+            source = open_source(request.target, realtime=request.realtime, width=width, height=height)
+            try:
+                run = SessionRun(
+                    pipeline,
+                    source,
+                    request.journal_path,
+                    live=request.live,
+                    keep_images=request.keep_images,
+                    on_result=lambda result: self._on_result(request.run_id, result),
+                )
+            except BaseException:
+                source.close()
+                raise
         except EmodeskError as exc:
-            self._finish(request, RunEnd(request.run_id, "failed", 0, None, error=str(exc)))
+            log.info("run %d did not start: %s", request.run_id, exc)
+            self.runEnded.emit(RunEnd(request.run_id, RunStatus.FAILED.value, 0, error=str(exc)))
             return
-        status, error = "complete", None
-        self.sourceOpened.emit(request.run_id, source.info)
-        try:
-            for result in pipeline.run(source, live=request.live, stop=stop, keep_images=True):
-                self.resultReady.emit(request.run_id, result)
-                frames += 1
-                last_index = result.index
-                if request.max_frames is not None and frames >= request.max_frames:
-                    break
-            if source.truncated:
-                status = "truncated"
-            elif stop.is_set():
-                status = "stopped"
-        except EmodeskError as exc:
-            status, error = "failed", str(exc)
-        except Exception as exc:  # noqa: BLE001 - a bug must not kill the worker thread silently
-            log.exception("analysis failed")
-            status, error = "failed", f"{request.target}: internal error: {exc}"
-        finally:
-            source.close()
-            warnings = tuple(source.warnings)
-        self._finish(request, RunEnd(request.run_id, status, frames, last_index, warnings, error))
-
-    def _finish(self, request: RunRequest, end: RunEnd) -> None:
+        except Exception as exc:  # noqa: BLE001 - any failure is a message in the window, never a stuck one
+            log.exception("run %d could not start", request.run_id)
+            message = f"{request.target}: could not start the analysis: {type(exc).__name__}: {exc}".splitlines()[0]
+            self.runEnded.emit(RunEnd(request.run_id, RunStatus.FAILED.value, 0, error=message))
+            return
         with self._lock:
-            self._stops.pop(request.run_id, None)
-        self.runEnded.emit(end)
+            self._current = run
+            superseded = request.run_id < self._latest_request
+        if superseded:
+            run.stop()  # cancelled while the models loaded: the run ends at once (status stopped)
+        self.runStarted.emit(request.run_id, run, run.source_info)
+        try:
+            status = run.run()
+        except Exception as exc:  # noqa: BLE001 - SessionRun.run() reports failures itself; this is a bug
+            log.exception("run %d raised", request.run_id)
+            status = RunStatus.FAILED
+            self.runEnded.emit(RunEnd(request.run_id, status.value, run.frames, run.warnings, f"internal error: {exc}"))
+            return
+        finally:
+            with self._lock:
+                self._current = None
+                if self._wanted_recorder is not None:  # the source ended: so does its recording
+                    self._wanted_recorder, self._recorder_change = None, True
+            self._apply_recorder()
+        self.runEnded.emit(RunEnd(request.run_id, status.value, run.frames, run.warnings, run.error))
+
+    @Slot()
+    def _apply_recorder(self) -> None:
+        with self._lock:
+            if not self._recorder_change:
+                return
+            new, self._recorder_change = self._wanted_recorder, False
+        old, self._recorder = self._recorder, new
+        if old is not None and old is not new:
+            path = old.close()
+            self.recordingClosed.emit(str(path), old.frames)
+
+    def _on_result(self, run_id: int, result: FrameResult) -> None:
+        self._apply_recorder()
+        recorder = self._recorder
+        if recorder is not None and result.image is not None:
+            try:
+                recorder.write(annotate(result.image, result, selected=self.selected))
+            except EmodeskError as exc:
+                with self._lock:
+                    if self._wanted_recorder is recorder:
+                        self._wanted_recorder, self._recorder_change = None, True
+                self._apply_recorder()
+                self.recordingFailed.emit(str(exc))
+        self.frameAnalysed.emit(run_id, result)
 
 
 def source_label(info: SourceInfo) -> str:
     """Short text for the status bar."""
     name = Path(info.path).name if info.kind in ("video", "image", "images") else info.path
     return f"{info.kind}: {name}"
-

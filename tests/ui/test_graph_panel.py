@@ -132,10 +132,13 @@ def test_only_the_last_window_is_displayed(graph: EmotionGraph) -> None:
     assert (lo, hi) == pytest.approx((latest - 10.0, latest))
 
 
-def test_view_fills_from_the_left_before_a_full_window(graph: EmotionGraph) -> None:
-    feed(graph, 0, 30)
+def test_time_axis_spans_the_data_before_a_full_window(graph: EmotionGraph) -> None:
+    # not 30 empty seconds: the axis starts at the first sample and ends at the newest one
+    feed(graph, 10 * int(FPS), 10 * int(FPS) + 90)
     graph.refresh()
-    assert graph.plot_item.viewRange()[0] == pytest.approx([0.0, 30.0])
+    first, last = 10.0, (10 * int(FPS) + 89) / FPS
+    assert graph.plot_item.viewRange()[0] == pytest.approx([first, last])
+    assert graph.time_range() == pytest.approx((first, last))
 
 
 def test_labels_the_model_lacks_are_nan_not_zero(qtbot) -> None:
@@ -189,7 +192,8 @@ def test_seek_back_to_before_everything_starts_over(graph: EmotionGraph) -> None
     graph.refresh()
     x, _ = curve(graph, "anger")
     assert len(x) == 10 and x.max() < 0.5
-    assert graph.plot_item.viewRange()[0] == pytest.approx([0.0, 30.0])
+    # the axis starts over with the data (at least MIN_SPAN_S wide), not 30 empty seconds
+    assert graph.plot_item.viewRange()[0] == pytest.approx([0.0, 1.0])
 
 
 def test_refresh_is_a_no_op_without_new_data(graph: EmotionGraph, monkeypatch) -> None:

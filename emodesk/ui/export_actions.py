@@ -1,0 +1,180 @@
+"""The window's exports: session JSON, per-frame CSV, graph PNG, PDF report and annotated video.
+
+The type written is the type chosen: the file-type filter picked in the dialog decides, and a file name
+whose suffix names another known type (``x.csv`` typed under the JSON filter) is written as that type;
+a name without a known suffix gets the chosen type's suffix. Everything that touches the disk or an
+encoder runs on the jobs thread (``JobRunner``); only the graph is *painted* on the GUI thread, its bytes
+are written there too. CSV, PDF and video are the EXPORTS functions of ``emodesk.core.export`` run on
+the session file, the same code as ``emodesk export``.
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from PySide6.QtCore import QObject, Qt, Signal, Slot
+from PySide6.QtWidgets import QFileDialog, QProgressDialog, QWidget
+
+from emodesk.core import live_session
+from emodesk.core.atomic import atomic_file
+from emodesk.core.run import SessionRun
+from emodesk.errors import OutputError
+from emodesk.ui.jobs import Job, JobContext, JobRunner
+from emodesk.ui.review import ReviewSession
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class ExportKind:
+    key: str
+    title: str
+    suffix: str  # appended to the source's stem for the proposed name
+    patterns: tuple[str, ...]
+
+    @property
+    def filter(self) -> str:
+        return f"{self.title} ({' '.join(self.patterns)})"
+
+
+KINDS = {
+    k.key: k
+    for k in (
+        ExportKind("json", "Session JSON", ".session.json", ("*.session.json", "*.json")),
+        ExportKind("csv", "Per-frame CSV", ".frames.csv", ("*.csv",)),
+        ExportKind("png", "Graph PNG", "-graph.png", ("*.png",)),
+        ExportKind("pdf", "PDF report", ".report.pdf", ("*.pdf",)),
+        ExportKind("video", "Annotated video", ".annotated.mp4", ("*.mp4", "*.avi", "*.mov", "*.mkv")),
+    )
+}
+LONG_KINDS = ("pdf", "video")  # these show a progress dialog with Cancel
+
+
+def _matches(path: Path, kind: str) -> bool:
+    return any(path.name.lower().endswith(p.lstrip("*")) for p in KINDS[kind].patterns)
+
+
+def kind_of(path: Path, chosen: str) -> str:
+    """The type to write: the chosen one, unless the name typed ends in another known type's suffix."""
+    if _matches(path, chosen):
+        return chosen
+    return next((key for key in KINDS if _matches(path, key)), chosen)
+
+
+def with_suffix(path: Path, kind: str) -> Path:
+    """``path`` with the type's suffix when its name has none of the type's patterns."""
+    if _matches(path, kind):
+        return path
+    return path.with_name(path.name + KINDS[kind].patterns[0].lstrip("*"))
+
+
+SessionSource = SessionRun | ReviewSession
+
+
+def _session_file(session: SessionSource, context: JobContext) -> tuple[Path, bool]:
+    """A session JSON to export from: the reviewed file itself, or a temporary save of the run (True)."""
+    if isinstance(session, ReviewSession):
+        return session.path, False
+    folder = live_session.recovery_dir()
+    folder.mkdir(parents=True, exist_ok=True)
+    handle = tempfile.NamedTemporaryFile(prefix=".export-", suffix=".session.json", dir=folder, delete=False)
+    handle.close()
+    return session.save(handle.name), True
+
+
+def export_job(session: SessionSource, kind: str, path: Path, *, png: bytes | None = None, source: Path | None = None):  # noqa: ANN201
+    """A callable for the JobRunner that writes ``kind`` to ``path`` (jobs thread)."""
+
+    def job(context: JobContext) -> Path:
+        if kind == "png":
+            assert png is not None
+            if not path.parent.is_dir():
+                raise OutputError(f"cannot write {path}: folder {path.parent} does not exist")
+            with atomic_file(path) as out:
+                out.write(png)
+            return path
+        if kind == "json":
+            if isinstance(session, ReviewSession):
+                with atomic_file(path) as out, session.path.open("rb") as src:
+                    shutil.copyfileobj(src, out)
+                return path
+            return session.save(path)
+        from emodesk.core.export import export_session
+
+        session_path, temporary = _session_file(session, context)
+        try:
+            written = export_session(
+                session_path,
+                **{"csv" if kind == "csv" else kind: path},
+                source=source,
+                session_path=session_path,
+                progress=context.progress,
+                cancel=context.cancel,
+            )
+        finally:
+            if temporary:
+                session_path.unlink(missing_ok=True)
+        return written[kind]
+
+    return job
+
+
+class Exports(QObject):
+    """Asks where, queues the job, shows progress for long ones, reports the outcome."""
+
+    finished = Signal(object)  # Job (result: the written path; error; cancelled)
+
+    def __init__(self, jobs: JobRunner, parent: QWidget) -> None:
+        super().__init__(parent)
+        self.jobs = jobs
+        self.parent_widget = parent
+        self._dialogs: dict[int, QProgressDialog] = {}
+        self._kinds: dict[int, str] = {}
+        jobs.progress.connect(self._on_progress)
+        jobs.finished.connect(self._on_finished)
+
+    def ask_path(self, stem: str, kind: str | None) -> tuple[Path, str] | None:
+        """The save dialog: one type when ``kind`` is given, all of them otherwise."""
+        chosen = kind or "json"
+        keys = [chosen] if kind else list(KINDS)
+        path, selected = QFileDialog.getSaveFileName(
+            self.parent_widget, "Export", stem + KINDS[chosen].suffix, ";;".join(KINDS[k].filter for k in keys)
+        )
+        if not path:
+            return None
+        if selected:
+            chosen = next((k for k in keys if KINDS[k].filter == selected), chosen)
+        chosen = kind_of(Path(path), chosen)
+        return with_suffix(Path(path), chosen), chosen
+
+    def start(self, session: SessionSource, kind: str, path: Path, *, png: bytes | None = None, source: Path | None = None) -> Job:
+        job = self.jobs.submit(f"export {KINDS[kind].title}", export_job(session, kind, Path(path), png=png, source=source))
+        self._kinds[job.job_id] = kind
+        if kind in LONG_KINDS:
+            dialog = QProgressDialog(f"Writing {KINDS[kind].title.lower()}…", "Cancel", 0, 1000, self.parent_widget)
+            dialog.setWindowTitle("Export")
+            dialog.setWindowModality(Qt.WindowModality.NonModal)
+            dialog.setMinimumDuration(300)
+            dialog.canceled.connect(lambda job_id=job.job_id: self.jobs.cancel(job_id))
+            self._dialogs[job.job_id] = dialog
+        return job
+
+    @Slot(int, int, int)
+    def _on_progress(self, job_id: int, done: int, total: int) -> None:
+        dialog = self._dialogs.get(job_id)
+        if dialog is not None and total:
+            dialog.setMaximum(total)
+            dialog.setValue(min(done, total))
+
+    @Slot(object)
+    def _on_finished(self, job: Job) -> None:
+        dialog = self._dialogs.pop(job.job_id, None)
+        if dialog is not None:
+            dialog.reset()
+            dialog.deleteLater()
+        if self._kinds.pop(job.job_id, None) is not None:
+            self.finished.emit(job)

@@ -1,0 +1,89 @@
+"""Reviewing a saved session: the typed ``emodesk.load_session`` Session, and its video when it can still
+be found (the recorded path, else a file of that name beside the session file).
+
+``load_review(path)`` runs on the jobs thread (it reads the file). The window then shows the session
+exactly as stored: nothing is analysed again, so the summary equals the one written at the end of the run.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+from emodesk.core.results import FrameResult
+from emodesk.core.session import SESSION_SUFFIX
+from emodesk.core.session_model import Session, load_session
+
+log = logging.getLogger(__name__)
+
+
+def is_session_file(path: str | Path) -> bool:
+    return str(path).lower().endswith(SESSION_SUFFIX)
+
+
+def find_video(session_path: Path, source_path: str) -> Path | None:
+    """The session's video: its recorded path, else a file of that name beside the session file."""
+    if not source_path:
+        return None
+    recorded = Path(source_path)
+    if recorded.is_file():
+        return recorded
+    beside = session_path.parent / recorded.name
+    return beside if beside.is_file() else None
+
+
+@dataclass(frozen=True)
+class ReviewSession:
+    """A saved session as the window shows it (immutable, so the player thread may read it)."""
+
+    path: Path
+    session: Session
+    video: Path | None
+
+    def record_at(self, index: int) -> FrameResult | None:
+        return self.session.frame_at(index)
+
+    @property
+    def source(self):  # noqa: ANN201 - SourceInfo
+        return self.session.source
+
+    @property
+    def labels(self) -> tuple[str, ...]:
+        return self.session.labels
+
+    @property
+    def faces(self):  # noqa: ANN201 - tuple[SessionFace, ...]
+        return self.session.faces
+
+    @property
+    def events(self):  # noqa: ANN201 - tuple[Event, ...]
+        return self.session.events
+
+    @property
+    def indices(self) -> tuple[int, ...]:
+        return self.session.frames.indices
+
+    @property
+    def frames(self) -> int:
+        return len(self.session.frames)
+
+    @property
+    def status(self) -> str:
+        return self.session.status.value
+
+    @property
+    def sample_fps(self) -> float | None:
+        return self.session.analysis.get("sample_fps")
+
+    @property
+    def model_names(self) -> str:
+        return " + ".join(str(m.get("id")) for m in self.session.models)
+
+
+def load_review(path: str | Path) -> ReviewSession:
+    """Read a saved session (a one-line EmodeskError when it is not one) and look for its video."""
+    path = Path(path)
+    session = load_session(path)
+    video = find_video(path, session.source.path) if session.source.kind == "video" else None
+    return ReviewSession(path, session, video)
