@@ -13,12 +13,12 @@ import sys
 from collections.abc import Sequence
 
 from emodesk import __version__
-from emodesk.cli import analyze, eval, gui, models
+from emodesk.cli import analyze, eval, export, gui, models
 from emodesk.cli.common import EXAMPLES, Parser, configure_logging
 from emodesk.errors import EmodeskError
 
 # order of `emodesk --help`; each module registers one command
-_COMMAND_MODULES = (analyze, gui, eval, models)
+_COMMAND_MODULES = (analyze, export, gui, eval, models)
 
 
 def build_parser() -> argparse.ArgumentParser:

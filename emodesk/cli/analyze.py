@@ -8,6 +8,8 @@ import threading
 from pathlib import Path
 
 from emodesk.cli.common import EXAMPLES, det_size, non_negative, positive_int, unit_interval
+from emodesk.cli.export import add_analyze_options as add_export_options
+from emodesk.cli.export import export_after_analysis
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -34,6 +36,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     an.add_argument("--threads", type=positive_int, metavar="N", help="CPU threads per model (default: onnxruntime's choice)")
     an.add_argument("--offline", action="store_true", help="never download models; fail with a message saying what is missing")
     an.add_argument("--quiet", "-q", action="store_true", help="no progress bar or per-input summary; errors only")
+    add_export_options(an)  # --pdf --csv --video --events --baseline (cli/export.py)
     an.set_defaults(handler=run)
 
 
@@ -117,4 +120,6 @@ def run(args: argparse.Namespace) -> int:
                 f"(ms/frame: decode {ms.get('mean_decode_ms', 0):.1f}, detect {ms.get('mean_detect_ms', 0):.1f}, "
                 f"classify {ms.get('mean_classify_ms', 0):.1f}, total {ms.get('mean_total_ms', 0):.1f})"
             )
+        if outcome.session_path:  # --pdf/--csv/--video/--events/--baseline (cli/export.py)
+            failures += export_after_analysis(args, outcome.session_path)
     return 1 if failures else 0

@@ -1,24 +1,67 @@
-"""Per-frame CSV export: header, one row per face per frame (or per empty frame), exact values, errors."""
+"""Exports of one analysed clip: CSV, PDF report, annotated video, events and baseline, CLI equality.
+
+One real analysis (``emodesk analyze --pdf --csv --video --events --baseline`` on liveportrait_d19) is
+shared by the module; synthetic sessions cover the edge cases.
+"""
 
 from __future__ import annotations
 
 import csv
+import json
+import re
+import subprocess
+import sys
+import threading
 from pathlib import Path
 from typing import Any
 
+import cv2
+import numpy as np
 import pytest
 
-from emodesk.core.analyze import analyze_file
-from emodesk.core.export import frame_columns, iter_frame_rows, write_frames_csv
+from emodesk.core.baseline import BaselineInterval
+from emodesk.core.events import Event
+from emodesk.core.export import (
+    ExportCancelled,
+    SessionView,
+    export_session,
+    frame_columns,
+    iter_frame_rows,
+    write_annotated_video,
+    write_frames_csv,
+    write_report,
+)
 from emodesk.core.session import load_session
-from emodesk.errors import OutputError
-from tests.conftest import VIDEOS
+from emodesk.errors import EmodeskError, OutputError, SourceError
+from tests.conftest import REPO, VIDEOS
+
+CLIP = VIDEOS / "liveportrait_d19.mp4"  # 250 frames, one face, neutral then a broad smile
+EVENTS = "time_s,label,duration_s\n0.5,fixation,\n3,smile prompt,2.5\n6.5,free talk,\n"
+
+
+def emodesk(*args: str | Path, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "emodesk", *map(str, args)], capture_output=True, text=True, timeout=600, cwd=cwd, check=False
+    )
 
 
 @pytest.fixture(scope="module")
-def session(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
-    out = tmp_path_factory.mktemp("sessions")
-    return load_session(analyze_file(VIDEOS / "liveportrait_d19.mp4", out_dir=out, max_frames=20))
+def analysed(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    out = tmp_path_factory.mktemp("analysed")
+    events = out / "stimuli.csv"
+    events.write_text(EVENTS, encoding="utf-8")
+    run = emodesk("analyze", CLIP, "--out", out, "--pdf", "--csv", "--video", "--events", events, "--baseline", "0:2", "-q")
+    assert run.returncode == 0, run.stderr
+    session = out / "liveportrait_d19.session.json"
+    return {
+        "out": out,
+        "events": events,
+        "session": session,
+        "doc": json.loads(session.read_text(encoding="utf-8")),
+        "csv": out / "liveportrait_d19.frames.csv",
+        "pdf": out / "liveportrait_d19.report.pdf",
+        "video": out / "liveportrait_d19.annotated.mp4",
+    }
 
 
 def read_csv(path: Path) -> tuple[list[str], list[dict[str, str]]]:
@@ -27,83 +70,258 @@ def read_csv(path: Path) -> tuple[list[str], list[dict[str, str]]]:
         return list(reader.fieldnames or []), list(reader)
 
 
-def test_header_and_row_count_on_a_real_session(session: dict[str, Any], tmp_path: Path) -> None:
-    path = write_frames_csv(session, tmp_path / "frames.csv")
-    header, rows = read_csv(path)
-    labels = session["labels"]
-    assert header == [
-        "frame", "time_s", "face_id", "x1", "y1", "x2", "y2", "score", "emotion", "confidence", "tracked",
-        *(f"prob_{label}" for label in labels),
-        *(f"smoothed_{label}" for label in labels),
-    ]  # fmt: skip
-    assert len(session["frames"]) == 20
-    assert len(rows) == sum(max(1, len(frame["faces"])) for frame in session["frames"])
-    assert sum(len(frame["faces"]) for frame in session["frames"]) > 0
+def pdf_text(path: Path) -> list[str]:
+    """Text of each page (pdftotext separates pages with form feeds)."""
+    done = subprocess.run(["pdftotext", "-layout", str(path), "-"], capture_output=True, text=True, check=True)
+    return done.stdout.split("\f")[:-1]
 
 
-def test_values_round_trip_exactly(session: dict[str, Any], tmp_path: Path) -> None:
-    _, rows = read_csv(write_frames_csv(session, tmp_path / "frames.csv"))
-    expected = [(frame, face) for frame in session["frames"] for face in (frame["faces"] or [None])]
-    assert len(rows) == len(expected)
-    for row, (frame, face) in zip(rows, expected):
-        assert int(row["frame"]) == frame["index"] and float(row["time_s"]) == frame["time_s"]
-        if face is None:
-            assert row["face_id"] == row["emotion"] == row["x1"] == ""
-            continue
-        assert int(row["face_id"]) == face["id"]
-        assert [float(row[k]) for k in ("x1", "y1", "x2", "y2")] == face["box"]
-        assert float(row["score"]) == face["score"] and float(row["confidence"]) == face["confidence"]
-        assert row["emotion"] == face["emotion"]
-        assert row["tracked"] == ("true" if face.get("tracked") else "false")
-        for label in session["labels"]:
-            assert float(row[f"prob_{label}"]) == face["probs"][label]
-            assert float(row[f"smoothed_{label}"]) == face["smoothed"][label]
+def video_frames(path: Path) -> list[np.ndarray]:
+    cap = cv2.VideoCapture(str(path))
+    frames = []
+    while True:
+        ok, image = cap.read()
+        if not ok:
+            return frames
+        frames.append(image)
+
+
+# ---------------------------------------------------------------------- the analysed clip
+
+
+def test_csv_has_one_row_per_face_frame_and_loads_in_pandas(analysed: dict[str, Any]) -> None:
+    pd = pytest.importorskip("pandas")
+    doc = analysed["doc"]
+    face_frames = sum(len(frame["faces"]) for frame in doc["frames"])
+    table = pd.read_csv(analysed["csv"])
+    assert face_frames > 200 and len(table) == face_frames
+    assert list(table.columns) == frame_columns(doc["labels"], calibrated=True)
+    assert table["tracked"].dtype == bool and table["face_id"].dtype.kind == "i"
+    assert table["valence"].between(-1, 1).all() and (table["valence_from"] == "calibrated").all()
+    calibrated = table[[f"calibrated_{label}" for label in doc["labels"]]]
+    assert np.allclose(calibrated.sum(axis=1), 1.0, atol=1e-4)
+    # stored values go out unchanged: raw and smoothed are the session's
+    first = doc["frames"][0]["faces"][0]
+    assert table.loc[0, f"raw_{doc['labels'][0]}"] == first["probs"][doc["labels"][0]]
+    assert table.loc[0, "smoothed_happiness"] == first["smoothed"]["happiness"]
+
+
+def test_every_csv_column_is_documented_in_the_readme(analysed: dict[str, Any]) -> None:
+    readme = (REPO / "README.md").read_text(encoding="utf-8")
+    section = readme[readme.index("### Per-frame CSV") :]
+    section = section[: section.index("\n### ", 4)]
+    documented = set(re.findall(r"^\| `([a-z0-9_<>]+)` \|", section, re.MULTILINE))
+    header, _ = read_csv(analysed["csv"])
+    labels = analysed["doc"]["labels"]
+    for column in header:
+        generic = re.sub(rf"_({'|'.join(labels)})$", "_<label>", column)
+        assert generic in documented, f"CSV column {column} is not documented in README's Per-frame CSV table"
+
+
+def test_events_and_baseline_are_recorded_in_the_session(analysed: dict[str, Any]) -> None:
+    jsonschema = pytest.importorskip("jsonschema")
+    doc = analysed["doc"]
+    schema = json.loads((REPO / "resources" / "session.schema.json").read_text(encoding="utf-8"))
+    # the keys this export adds, against their published schema (the whole document is SESSION-CORE's test)
+    for key in ("events", "baseline", "faces"):
+        jsonschema.validate(doc[key], schema["properties"][key])
+    assert doc["events"] == [
+        {"time_s": 0.5, "frame": None, "label": "fixation", "duration_s": None, "source": "file"},
+        {"time_s": 3.0, "frame": None, "label": "smile prompt", "duration_s": 2.5, "source": "file"},
+        {"time_s": 6.5, "frame": None, "label": "free talk", "duration_s": None, "source": "file"},
+    ]
+    assert doc["baseline"]["start_s"] == 0 and doc["baseline"]["end_s"] == 2
+    (face,) = doc["baseline"]["faces"]
+    assert face["id"] == 1 and face["frames"] == sum(1 for f in doc["frames"] if f["time_s"] <= 2 and f["faces"])
+    assert -1 <= doc["faces"][0]["valence_mean"] <= 1
+    # the stored frames are not rewritten by calibration
+    assert all("calibrated" not in face for frame in doc["frames"] for face in frame["faces"])
+
+
+def test_events_reach_the_csv_rows_by_time(analysed: dict[str, Any]) -> None:
+    _, rows = read_csv(analysed["csv"])
+    by_time = {float(r["time_s"]): r["event"] for r in rows}
+    assert by_time[0.0] == ""  # before the first event
+    assert by_time[1.0] == "fixation"  # a moment lasts until the next onset
+    assert by_time[4.0] == "smile prompt"
+    assert by_time[6.0] == ""  # after the 2.5 s interval, before the next onset
+    assert by_time[7.0] == "free talk"
+
+
+def test_report_pages_and_text(analysed: dict[str, Any]) -> None:
+    pages = pdf_text(analysed["pdf"])
+    assert len(pages) == 3  # overview, the one face, the events
+    overview, face, events = pages
+    for words in ("liveportrait_d19.mp4", "duration: 8.33 s", "480×480 px", "30 fps", "status: complete",
+                  "Models", "licence", "CPUExecutionProvider", "Settings", "smoothing: 0.25", "Baseline",
+                  "interval: 0 s to 2 s", "Events (3)", "fixation", "smile prompt", "free talk"):  # fmt: skip
+        assert words in overview, words
+    for model in analysed["doc"]["models"]:
+        assert model["id"] in overview and model["licence"] in overview
+    for words in ("Face #1", "time on screen: 8.33 s", "emotion timeline", "valence", "top emotion per frame",
+                  "mean raw p", "mean calibrated p", "mean confidence", "happiness"):  # fmt: skip
+        assert words in face, words
+    assert "Emotions within each event" in events and "baseline 0-2 s" in events and "smile prompt" in events
+
+
+def test_report_embeds_its_fonts(analysed: dict[str, Any]) -> None:
+    fonts = subprocess.run(["pdffonts", str(analysed["pdf"])], capture_output=True, text=True, check=True).stdout
+    rows = fonts.splitlines()[2:]
+    assert rows and all(" yes " in row and "TrueType" in row for row in rows), fonts
+
+
+def test_annotated_video_keeps_the_source_frame_count_size_and_rate(analysed: dict[str, Any]) -> None:
+    src, out = cv2.VideoCapture(str(CLIP)), cv2.VideoCapture(str(analysed["video"]))
+    for prop in (cv2.CAP_PROP_FRAME_WIDTH, cv2.CAP_PROP_FRAME_HEIGHT, cv2.CAP_PROP_FPS):
+        assert out.get(prop) == pytest.approx(src.get(prop))
+    src.release()
+    out.release()
+    frames = video_frames(analysed["video"])
+    assert len(frames) == len(video_frames(CLIP)) == 250
+    # the overlays are drawn: the box's edge pixels differ strongly from the source's
+    face = analysed["doc"]["frames"][100]["faces"][0]
+    x1, y1 = (round(v) for v in face["box"][:2])
+    source_frame = video_frames(CLIP)[100]
+    assert np.abs(frames[100][y1 + 5 : y1 + 40, x1].astype(int) - source_frame[y1 + 5 : y1 + 40, x1]).mean() > 30
+
+
+def test_export_of_the_saved_session_equals_what_analyze_wrote(analysed: dict[str, Any], tmp_path: Path) -> None:
+    run = emodesk("export", analysed["session"], "--pdf", tmp_path / "r.pdf", "--csv", tmp_path / "f.csv",
+                  "--video", tmp_path / "v.mp4", "-q")  # fmt: skip
+    assert run.returncode == 0, run.stderr
+    assert (tmp_path / "f.csv").read_bytes() == analysed["csv"].read_bytes()
+    assert pdf_text(tmp_path / "r.pdf") == pdf_text(analysed["pdf"])
+    a, b = video_frames(tmp_path / "v.mp4"), video_frames(analysed["video"])
+    assert len(a) == len(b) and all(np.array_equal(x, y) for x, y in zip(a, b))
+
+
+def test_export_defaults_beside_the_session_and_finds_a_moved_source(analysed: dict[str, Any], tmp_path: Path) -> None:
+    session = tmp_path / "moved.session.json"
+    doc = dict(analysed["doc"], source={**analysed["doc"]["source"], "path": "/nowhere/liveportrait_d19.mp4"})
+    session.write_text(json.dumps(doc), encoding="utf-8")
+    run = emodesk("export", session, "--video", "-q")
+    assert run.returncode == 1 and run.stderr.count("\n") == 1 and "--source" in run.stderr
+    assert not (tmp_path / "moved.annotated.mp4").exists()
+    run = emodesk("export", session, "--video", "--pdf", "--csv", "--source", CLIP, "-q")
+    assert run.returncode == 0, run.stderr
+    assert {p.name for p in tmp_path.iterdir()} == {
+        "moved.session.json", "moved.annotated.mp4", "moved.report.pdf", "moved.frames.csv",
+    }  # fmt: skip
+
+
+def test_cli_errors_are_one_line_with_exit_codes(analysed: dict[str, Any], tmp_path: Path) -> None:
+    bad = tmp_path / "bad.csv"
+    bad.write_text("time_s,label\n1,ok\nlater,oops\n", encoding="utf-8")
+    cases = [
+        (("export", analysed["session"]), 2, "nothing to export"),
+        (("export", analysed["session"], "--csv", "--events", bad), 2, f"{bad}, line 3: time_s 'later'"),
+        (("export", analysed["session"], "--csv", "--baseline", "5"), 2, "START:END"),
+        (("export", tmp_path / "absent.session.json", "--csv"), 1, "absent.session.json"),
+        (("export", analysed["session"], "--csv", tmp_path / "no" / "dir" / "f.csv"), 1, "f.csv"),
+        (("analyze", CLIP, "--out", tmp_path, "--csv", "--events", bad), 2, "line 3"),
+    ]
+    for args, code, words in cases:
+        run = emodesk(*args)
+        assert run.returncode == code, (args, run.stderr)
+        assert words in run.stderr and run.stderr.strip().count("\n") == 0 and "Traceback" not in run.stderr, run.stderr
+
+
+def test_export_adds_events_and_a_baseline_without_touching_the_session(analysed: dict[str, Any], tmp_path: Path) -> None:
+    before = analysed["session"].read_bytes()
+    extra = tmp_path / "more.csv"
+    extra.write_text("time_s,label\n7.5,goodbye\n", encoding="utf-8")
+    run = emodesk("export", analysed["session"], "--pdf", tmp_path / "r.pdf", "--csv", tmp_path / "f.csv",
+                  "--events", extra, "--baseline", "6:8", "-q")  # fmt: skip
+    assert run.returncode == 0, run.stderr
+    assert analysed["session"].read_bytes() == before
+    overview = pdf_text(tmp_path / "r.pdf")[0]
+    assert "Events (4)" in overview and "goodbye" in overview and "interval: 6 s to 8 s" in overview
+    _, rows = read_csv(tmp_path / "f.csv")
+    assert {r["event"] for r in rows} >= {"fixation", "goodbye"}
+
+
+# ---------------------------------------------------------------------- synthetic sessions
 
 
 def synthetic() -> dict[str, Any]:
-    probs = {"happiness": 0.75, "neutral": 0.25}  # a 2-label model in a session that lists contempt too
-    face = {
-        "id": 4, "box": [1.5, 2.25, 30.0, 40.125], "score": 0.9, "landmarks": None, "probs": probs,
-        "smoothed": {"happiness": 0.5, "neutral": 0.5}, "emotion": "happiness", "confidence": 0.5, "tracked": True,
-    }  # fmt: skip
+    def face(i: int, h: float, t: bool = False) -> dict[str, Any]:
+        probs = {"happiness": h, "neutral": round(1 - h, 5)}
+        return {"id": i, "box": [1.5, 2.25, 30.0, 40.125], "score": 0.9, "landmarks": None, "probs": probs,
+                "smoothed": dict(probs), "emotion": "happiness" if h > 0.5 else "neutral", "confidence": max(h, 1 - h),
+                "tracked": t}  # fmt: skip
+
     return {
-        "labels": ["contempt", "happiness", "neutral"],
+        "labels": ["contempt", "happiness", "neutral"],  # contempt listed, never predicted
+        "source": {"kind": "video", "path": "/nowhere/x.mp4", "fps": 10.0, "frame_count": 4, "width": 64, "height": 64, "live": False},
         "frames": [
-            {"index": 0, "time_s": 0.0, "faces": []},
-            {"index": 1, "time_s": 0.04, "faces": [face, {**face, "id": 5, "emotion": None, "tracked": False}]},
-            {"index": 2, "time_s": 0.08, "faces": []},
+            {"index": 0, "time_s": 0.0, "faces": [face(4, 0.25)]},
+            {"index": 1, "time_s": 0.1, "faces": [face(4, 0.75, True), face(5, 0.5)]},
+            {"index": 2, "time_s": 0.2, "faces": []},
+            {"index": 3, "time_s": 0.3, "faces": [face(5, 0.9)]},
         ],
     }
 
 
-def test_empty_frames_keep_the_timeline_and_missing_values_stay_empty(tmp_path: Path) -> None:
-    _, rows = read_csv(write_frames_csv(synthetic(), tmp_path / "x.csv"))
-    assert [r["frame"] for r in rows] == ["0", "1", "1", "2"]
-    empty = rows[0]
-    assert empty["time_s"] == "0.0"
-    assert all(v == "" for k, v in empty.items() if k not in ("frame", "time_s"))
-    assert rows[1]["prob_contempt"] == "" and rows[1]["prob_happiness"] == "0.75"
-    assert rows[1]["tracked"] == "true" and rows[2]["tracked"] == "false"
-    assert rows[2]["emotion"] == "" and rows[2]["face_id"] == "5"
-    assert float(rows[1]["y2"]) == 40.125
-
-
-def test_iter_frame_rows_keeps_json_types() -> None:
+def test_rows_keep_json_types_and_missing_values_stay_empty(tmp_path: Path) -> None:
     rows = list(iter_frame_rows(synthetic()))
-    assert list(rows[0]) == frame_columns(["contempt", "happiness", "neutral"])
-    assert rows[0]["face_id"] is None and rows[0]["frame"] == 0
-    assert rows[1]["face_id"] == 4 and rows[1]["tracked"] is True and rows[1]["prob_contempt"] is None
-    assert rows[1]["smoothed_neutral"] == 0.5
+    assert [(r["frame"], r["face_id"]) for r in rows] == [(0, 4), (1, 4), (1, 5), (3, 5)]  # no row for frame 2
+    assert rows[1]["tracked"] is True and rows[0]["raw_contempt"] is None and rows[0]["raw_happiness"] == 0.25
+    assert rows[0]["valence"] is None and rows[0]["valence_from"] is None  # no negative label: no valence
+    _, written = read_csv(write_frames_csv(synthetic(), tmp_path / "x.csv"))
+    assert written[0]["raw_contempt"] == "" and written[0]["valence"] == "" and written[1]["tracked"] == "true"
+    assert float(written[0]["y2"]) == 40.125
 
 
-def test_rewrite_replaces_the_file_and_leaves_no_temporaries(tmp_path: Path) -> None:
-    target = tmp_path / "frames.csv"
-    target.write_text("old", encoding="utf-8")
-    assert write_frames_csv(synthetic(), target) == target
-    assert target.read_text(encoding="utf-8").startswith("frame,time_s,face_id")
-    raw = target.read_bytes()
-    assert raw.count(b"\r\n") == 5 and b"\r\r\n" not in raw  # header + 4 rows, csv line endings, no doubling
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["frames.csv"]
+def test_faces_not_seen_in_the_baseline_have_no_calibrated_values() -> None:
+    rows = list(iter_frame_rows(synthetic(), baseline=BaselineInterval(0.0, 0.05)))
+    face4 = [r for r in rows if r["face_id"] == 4]
+    face5 = [r for r in rows if r["face_id"] == 5]
+    assert face4[0]["calibrated_neutral"] == 1.0 and face4[0]["calibrated_happiness"] == 0.0  # like its baseline
+    assert face4[1]["calibrated_happiness"] == 0.5  # 0.75 - 0.25 at rest
+    assert all(r[f"calibrated_{label}"] is None for r in face5 for label in ("contempt", "happiness", "neutral"))
+
+
+def test_valence_uses_calibrated_values_where_a_baseline_exists() -> None:
+    doc = synthetic()
+    for frame in doc["frames"]:
+        for face in frame["faces"]:
+            face["smoothed"]["sadness"] = 0.0
+    doc["labels"].append("sadness")
+    view = SessionView(doc, baseline=BaselineInterval(0.0, 0.05))
+    rows = {(ff.frame, ff.face["id"]): ff for ff in view.face_frames()}
+    assert rows[(0, 4)].valence == 0.0 and rows[(0, 4)].valence_from == "calibrated"
+    assert rows[(1, 4)].valence == 0.5
+    assert rows[(3, 5)].valence == 0.9 and rows[(3, 5)].valence_from == "smoothed"
+    summaries = {s.face_id: s for s in view.summaries}
+    assert summaries[4].valence_mean == pytest.approx(0.25) and summaries[5].mean_calibrated is None
+    assert [s.face_id for s in view.summaries] == [4, 5]  # equal frames: lower id first
+
+
+def test_cancel_leaves_no_file_and_progress_reaches_the_total(tmp_path: Path) -> None:
+    doc = synthetic()
+    doc["frames"] = [{**f, "index": i, "time_s": i / 10} for i, f in enumerate(doc["frames"] * 400)]
+    cancel = threading.Event()
+    cancel.set()
+    with pytest.raises(ExportCancelled):
+        write_frames_csv(doc, tmp_path / "c.csv", cancel=cancel)
+    with pytest.raises(ExportCancelled):
+        write_report(doc, tmp_path / "r.pdf", cancel=cancel)
+    assert list(tmp_path.iterdir()) == []
+    seen: list[tuple[int, int | None]] = []
+    export_session(doc, csv=tmp_path / "c.csv", pdf=tmp_path / "r.pdf", progress=lambda d, t: seen.append((d, t)))
+    assert seen[-1] == (1000, 1000) and [d for d, _ in seen] == sorted(d for d, _ in seen)
+
+
+def test_letter_paper_and_a_source_without_video(tmp_path: Path) -> None:
+    path = write_report(synthetic(), tmp_path / "r.pdf", paper="letter", events=[Event(0.1, "go")])
+    size = subprocess.run(["pdfinfo", str(path)], capture_output=True, text=True, check=True).stdout
+    assert "612 x 792 pts (letter)" in size
+    pages = pdf_text(path)
+    assert len(pages) == 4 and "source video" in pages[1] and "not available" in pages[1]
+    with pytest.raises(SourceError, match="--source"):
+        write_annotated_video(synthetic(), tmp_path / "v.mp4")
+    with pytest.raises(EmodeskError, match="paper"):
+        write_report(synthetic(), tmp_path / "r.pdf", paper="a3")
 
 
 @pytest.mark.parametrize("where", ["under_a_file", "is_a_folder"])
@@ -111,8 +329,13 @@ def test_unwritable_path_is_one_line_output_error(tmp_path: Path, where: str) ->
     blocker = tmp_path / "not-a-folder"
     blocker.write_text("x", encoding="utf-8")
     target = blocker / "frames.csv" if where == "under_a_file" else tmp_path
-    with pytest.raises(OutputError) as info:
-        write_frames_csv(synthetic(), target)
-    message = str(info.value)
-    assert str(target) in message and "\n" not in message
+    for writer in (write_frames_csv, write_report):
+        with pytest.raises(OutputError) as info:
+            writer(synthetic(), target)
+        assert str(target) in str(info.value) and "\n" not in str(info.value)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["not-a-folder"]
+
+
+def test_a_session_file_path_is_accepted_everywhere(analysed: dict[str, Any], tmp_path: Path) -> None:
+    rows = list(iter_frame_rows(analysed["session"]))
+    assert len(rows) == sum(len(f["faces"]) for f in load_session(analysed["session"])["frames"])

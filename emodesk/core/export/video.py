@@ -1,0 +1,117 @@
+"""Annotated video: the source with the window's overlays (core/annotate.py), frame for frame.
+
+Every decoded source frame is written, at the source's frame rate, so the export stays in sync with the
+original (same frame count, same size). Analysed frames get their own result drawn. A frame that was
+not analysed (a session sampled at N fps) shows the overlays of the last analysed frame before it, for
+at most one sampling interval; frames before the first analysed frame, and after the analysis ended (a
+stopped or truncated run), are written unannotated.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import os
+import statistics
+import threading
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from emodesk.core.annotate import annotate
+from emodesk.core.export.view import Progress, as_view, check_cancel
+from emodesk.core.recording import VideoRecorder
+from emodesk.core.results import FaceResult, FrameResult
+from emodesk.core.sources import VideoFileSource
+from emodesk.errors import OutputError, SourceError
+
+log = logging.getLogger(__name__)
+
+
+def frame_result(record: Mapping[str, Any]) -> FrameResult:
+    """A session frame record as the FrameResult the annotators draw (no image, no timings)."""
+    faces = tuple(
+        FaceResult(
+            track_id=face["id"],
+            box=tuple(face["box"]),
+            score=face["score"],
+            landmarks=tuple(tuple(p) for p in face["landmarks"]) if face.get("landmarks") else None,
+            probs=dict(face.get("probs") or {}),
+            smoothed=dict(face.get("smoothed") or {}),
+            emotion=face.get("emotion"),
+            confidence=face.get("confidence") or 0.0,
+            tracked=bool(face.get("tracked", False)),
+        )
+        for face in record["faces"]
+    )
+    return FrameResult(index=record["index"], time_s=record["time_s"], faces=faces)
+
+
+def write_annotated_video(
+    session: Any,
+    path: Path,
+    *,
+    progress: Progress | None = None,
+    cancel: threading.Event | None = None,
+    **view_options: Any,
+) -> Path:
+    """Write the annotated video to ``path`` (.mp4, .mov, .mkv or .avi) and return it.
+
+    The source is the view's ``source_path()`` (``source=`` to point at a moved file). Raises SourceError
+    when there is no source video, OutputError when ``path`` cannot be written, ExportCancelled when
+    ``cancel`` is set (the partial file is removed; an existing file at ``path`` is kept).
+    """
+    path = Path(path)
+    view = as_view(session, **view_options)
+    source_path = view.source_path()
+    if source_path is None:
+        where = view.source.get("path") or "the session's source"
+        raise SourceError(f"{where}: source video not found (give it with --source VIDEO)")
+    by_index = {record["index"]: record for record in view.frames}
+    indices = sorted(by_index)
+    steps = [b - a for a, b in itertools.pairwise(indices)]
+    # a result stands for the frames up to the next analysed one (sampling), never longer
+    hold = int(statistics.median(steps)) - 1 if steps else 0
+    tmp = path.with_name(f".tmp-{os.getpid()}-{path.name}")
+    source = VideoFileSource(source_path)
+    recorder = VideoRecorder(tmp, source.info.fps or 30.0)
+    total = source.info.frame_count
+    written = 0
+    try:
+        last, last_index = None, -1
+        for frame in source.frames():
+            record = by_index.get(frame.index)
+            if record is not None:
+                last, last_index = frame_result(record), frame.index
+            image = frame.image
+            if last is not None and frame.index - last_index <= hold or record is not None:
+                image = annotate(image, last)
+            recorder.write(image)
+            written += 1
+            if written % 25 == 0:
+                check_cancel(cancel)
+                if progress:
+                    progress(written, total)
+        recorder.close()
+        if written == 0:
+            raise SourceError(f"{source_path}: no frame could be decoded")
+        if source.truncated:
+            log.warning("%s: the source stopped decoding after %d frames; the video has those", source_path, written)
+        try:
+            os.replace(tmp, path)
+        except OSError as exc:
+            raise OutputError(f"{path}: cannot write ({exc.strerror or exc})") from exc
+    except OutputError as exc:  # the recorder names the temporary file; the user asked for ``path``
+        recorder.close()
+        tmp.unlink(missing_ok=True)
+        raise OutputError(str(exc).replace(str(tmp), str(path))) from exc
+    except BaseException:
+        recorder.close()
+        tmp.unlink(missing_ok=True)
+        raise
+    finally:
+        source.close()
+    if progress:
+        progress(written, total)
+    log.info("wrote %d annotated frames to %s", written, path)
+    return path
