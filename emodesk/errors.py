@@ -24,3 +24,7 @@ class SourceError(EmodeskError):
 
 class OutputError(EmodeskError):
     """A result cannot be written where it was asked to go."""
+
+
+class SettingError(EmodeskError, ValueError):
+    """An analysis setting has a value its schema does not allow (a usage error: exit 2 in the CLI)."""

@@ -7,7 +7,7 @@ import sys
 import threading
 from pathlib import Path
 
-from emodesk.cli.common import EXAMPLES, det_size, non_negative, positive_int, unit_interval
+from emodesk.cli.common import EXAMPLES, add_setting_options, non_negative, positive_int, settings_from_args
 from emodesk.cli.export import add_analyze_options as add_export_options
 from emodesk.cli.export import export_after_analysis
 
@@ -22,18 +22,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     an.add_argument("inputs", nargs="+", metavar="INPUT", help="video file, image, folder of images, camera index or device, stream URL")
     an.add_argument("--out", "-o", type=Path, default=Path("."), metavar="DIR", help="folder for the session files (default: current folder)")
-    an.add_argument("--detector", metavar="ID", help="face detector model id (default: the manifest's; see `emodesk models list`)")
-    an.add_argument("--emotion", metavar="ID", help="emotion model id (default: the manifest's)")
-    an.add_argument("--device", choices=("auto", "cpu", "cuda", "tensorrt"), default="auto", help="where models run (default: auto = CUDA if it works, else CPU)")
-    an.add_argument("--threshold", type=unit_interval, metavar="P", help="face detection score threshold (default: the model's)")
-    an.add_argument("--max-faces", type=int, default=0, metavar="N", help="keep only the N largest faces per frame (default: 0 = all)")
-    an.add_argument("--det-size", type=det_size, metavar="WxH", help="detector input size, multiples of 32 (default: 640x640)")
-    an.add_argument("--detect-every", type=positive_int, default=1, metavar="N", help="run the detector every N frames and track in between (default: 1)")
-    an.add_argument("--smoothing", type=non_negative, default=0.25, metavar="SECONDS", help="half-life of per-face emotion smoothing; 0 = off (default: 0.25). Raw values are always kept too")
+    add_setting_options(an)  # every analysis setting, from emodesk.core.settings.SCHEMA
     an.add_argument("--live", action="store_true", help="treat video files as live: replay at their frame rate, drop frames the models cannot keep up with")
     an.add_argument("--max-frames", type=positive_int, metavar="N", help="stop each input after N frames")
     an.add_argument("--duration", type=non_negative, metavar="SECONDS", help="stop each input after this many seconds (useful for cameras)")
-    an.add_argument("--threads", type=positive_int, metavar="N", help="CPU threads per model (default: onnxruntime's choice)")
     an.add_argument("--offline", action="store_true", help="never download models; fail with a message saying what is missing")
     an.add_argument("--quiet", "-q", action="store_true", help="no progress bar or per-input summary; errors only")
     add_export_options(an)  # --pdf --csv --video --events --baseline (cli/export.py)
@@ -47,21 +39,10 @@ def run(args: argparse.Namespace) -> int:
 
     from emodesk.core.analyze import analyze_source, ensure_output_dir, unique_session_path
     from emodesk.core.pipeline import Pipeline
-    from emodesk.core.settings import Settings
 
     if args.offline:
         os.environ["EMODESK_OFFLINE"] = "1"
-    settings = Settings(
-        detector=args.detector,
-        emotion=args.emotion,
-        device=args.device,
-        threshold=args.threshold,
-        max_faces=max(args.max_faces, 0),
-        det_size=args.det_size,
-        detect_every=args.detect_every,
-        smoothing=args.smoothing,
-        threads=args.threads,
-    )
+    settings = settings_from_args(args)
     out_dir = ensure_output_dir(args.out)
     pipeline = Pipeline(settings)
     if not args.quiet:

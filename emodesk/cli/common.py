@@ -1,10 +1,16 @@
-"""What every ``emodesk`` command shares: the one-line usage-error parser and the argument types."""
+"""What every ``emodesk`` command shares: the one-line usage-error parser, the argument types, and the
+options of the analysis settings (built from ``emodesk.core.settings.SCHEMA``)."""
 
 from __future__ import annotations
 
 import argparse
 import logging
 import sys
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from emodesk.core.settings import Settings, SettingSpec
 
 EXAMPLES = """\
 examples:
@@ -25,41 +31,82 @@ missing ones are downloaded unless --offline or EMODESK_OFFLINE=1.
 """
 
 
-
 class Parser(argparse.ArgumentParser):
     def error(self, message: str) -> None:  # one line, exit 2, no usage dump
         self.exit(2, f"emodesk: usage error: {message} (see emodesk --help)\n")
 
 
-def det_size(text: str) -> tuple[int, int]:
-    try:
-        w, h = (int(v) for v in text.lower().split("x"))
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not WIDTHxHEIGHT, e.g. 640x640") from None
-    return w, h
-
-
-def unit_interval(text: str) -> float:
-    value = float(text)
-    if not 0.0 < value < 1.0:
-        raise argparse.ArgumentTypeError(f"{text} is not between 0 and 1")
-    return value
-
-
 def non_negative(text: str) -> float:
-    value = float(text)
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"{text} is negative")
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not 0 <= value < float("inf"):  # NaN fails this too
+        raise argparse.ArgumentTypeError(f"{text} is not a finite number of 0 or more")
     return value
 
 
 def positive_int(text: str) -> int:
-    value = int(text)
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
     if value < 1:
         raise argparse.ArgumentTypeError(f"{text} is not a positive whole number")
     return value
 
 
+def add_setting_options(parser: argparse.ArgumentParser, names: Sequence[str] | None = None) -> None:
+    """Add ``--detector``, ``--smoothing`` … for the settings ``names`` (default: every setting), with the
+    schema's help, default and range; a value the schema rejects is a one-line usage error (exit 2).
+    Model ids are checked when ``Settings`` is built, like any model failure (exit 1, known ids listed)."""
+    from emodesk.core.settings import BOOL, CHOICE, SCHEMA, SCHEMA_BY_NAME
+
+    for spec in [SCHEMA_BY_NAME[n] for n in names] if names is not None else SCHEMA:
+        if spec.kind == BOOL:
+            parser.add_argument(
+                spec.flag, action=argparse.BooleanOptionalAction, default=spec.default, help=_setting_help(spec)
+            )
+        elif spec.kind == CHOICE:
+            parser.add_argument(
+                spec.flag, type=str.lower, choices=spec.choices, default=spec.default, help=_setting_help(spec)
+            )
+        else:
+            parser.add_argument(
+                spec.flag, type=_setting_type(spec), default=spec.default, metavar=spec.metavar, help=_setting_help(spec)
+            )
+
+
+def settings_from_args(args: argparse.Namespace, names: Sequence[str] | None = None) -> Settings:
+    """The ``Settings`` that the options added by :func:`add_setting_options` ask for."""
+    from emodesk.core.settings import SCHEMA, Settings
+
+    names = names if names is not None else [spec.name for spec in SCHEMA]
+    return Settings(**{name: getattr(args, name) for name in names})
+
+
+def _setting_help(spec: SettingSpec) -> str:
+    default = spec.none_text if spec.default is None else spec.format(spec.default)
+    if spec.kind == "size":
+        default += f"; multiples of {spec.multiple_of} from {spec.minimum:g} to {spec.maximum:g}"
+    elif spec.kind in ("int", "float"):
+        default += f"; {spec.allowed()}"
+    return f"{spec.help} (default: {default})".replace("%", "%%")
+
+
+def _setting_type(spec: SettingSpec) -> Callable[[str], Any]:
+    from emodesk.core.settings import MODEL
+
+    def parse(text: str) -> Any:
+        if spec.kind == MODEL:
+            return text.strip()  # checked by Settings against the manifest (a model failure, exit 1)
+        try:
+            return spec.parse(text)
+        except ValueError as exc:
+            raise argparse.ArgumentTypeError(f"{text!r}: {exc}") from None
+
+    parse.__name__ = spec.name  # argparse names the type in some messages
+    return parse
 
 
 def configure_logging(verbosity: int) -> None:

@@ -6,7 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from emodesk.cli.common import positive_int
+from emodesk.cli.common import add_setting_options, positive_int
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -23,10 +23,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     ev.add_argument("folder", type=Path, metavar="FOLDER", help="labelled image folder (e.g. ../shared/data/fer2013/val)")
     ev.add_argument("--labels", type=Path, metavar="CSV", help="labels file, columns path,label (default: FOLDER/labels.csv)")
-    ev.add_argument("--emotion", metavar="ID", help="emotion model id (default: the manifest's)")
-    ev.add_argument("--detector", metavar="ID", help="face detector for --crop detect (default: the manifest's)")
+    add_setting_options(ev, ("emotion", "detector", "device"))  # --detector is used with --crop detect
     ev.add_argument("--crop", choices=("whole", "detect"), default="whole", help="whole: each image is a face crop (default); detect: find the face first")
-    ev.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto", help="where models run (default: auto)")
     ev.add_argument("--out", "-o", type=Path, metavar="JSON", help="write the full report (metrics, confusion, per-image predictions) as JSON")
     ev.add_argument("--confusion-png", type=Path, metavar="PATH", help="draw the row-normalised confusion matrix as a PNG")
     ev.add_argument("--reliability-png", type=Path, metavar="PATH", help="draw the reliability diagram (accuracy against confidence per bin) as a PNG")

@@ -1,4 +1,4 @@
-"""SettingsDialog and the QSettings persistence of the analysis settings."""
+"""SettingsDialog (a form built from the settings schema) and the QSettings persistence of the settings."""
 
 from __future__ import annotations
 
@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 from PySide6.QtCore import QSettings
 
-from emodesk.core.settings import Settings
+from emodesk.core.settings import SCHEMA, Settings
+from emodesk.errors import ModelError
 from emodesk.inference.manifest import CLASSIFIER, DETECTOR, load_manifest
 from emodesk.ui.settings_dialog import (
     DEFAULT_GRAPH_WINDOW_S,
@@ -105,14 +106,20 @@ def test_edits_reach_values(dialog):
     dialog.smoothing.setValue(0.0)
     dialog.detect_every.setValue(3)
     dialog.max_faces.setValue(2)
-    dialog.graph_window.setValue(60)
+    dialog.graph_window_s.setValue(60)
+    dialog.det_size.setCurrentText("320x256")
+    dialog.shot_cuts.setChecked(False)
+    dialog.sample_fps.setValue(4)
     settings, window = dialog.values()
-    assert settings == Settings(emotion="fer_mobilefacenet", device="cpu", threshold=0.7, smoothing=0.0, detect_every=3, max_faces=2)
+    assert settings == Settings(
+        emotion="fer_mobilefacenet", device="cpu", threshold=0.7, smoothing=0.0, detect_every=3, max_faces=2,
+        det_size=(320, 256), shot_cuts=False, sample_fps=4.0,
+    )
     assert window == 60.0
-    dialog.threshold.setValue(0.02)  # between "model default" and the minimum: snaps
+    dialog.threshold.setValue(0.0)  # the special value below the range: the model's default
     assert dialog.values()[0].threshold is None
-    dialog.threshold.setValue(0.04)
-    assert dialog.values()[0].threshold == 0.05
+    dialog.threshold.setValue(0.01)  # the schema's lowest threshold is reachable
+    assert dialog.values()[0].threshold == 0.01
     dialog.restore_defaults()
     assert dialog.values() == (Settings(), DEFAULT_GRAPH_WINDOW_S)
 
@@ -154,7 +161,7 @@ def test_corrupt_values_fall_back_with_a_warning(tmp_path, caplog):
         encoding="utf-8",
     )
     qs = QSettings(str(path), QSettings.Format.IniFormat)
-    with caplog.at_level(logging.WARNING, logger="emodesk.ui.settings_dialog"):
+    with caplog.at_level(logging.WARNING, logger="emodesk.ui.settings_store"):
         assert load_ui_settings(qs) == (Settings(), DEFAULT_GRAPH_WINDOW_S)
     assert "threshold" in caplog.text and "no_such_model" in caplog.text
     assert len(caplog.records) == 12
@@ -174,8 +181,34 @@ def test_garbage_file_does_not_crash(tmp_path):
     assert load_ui_settings(QSettings(str(path), QSettings.Format.IniFormat)) == (Settings(), DEFAULT_GRAPH_WINDOW_S)
 
 
-def test_dialog_with_an_unknown_model_shows_the_default(qtbot, caplog):
-    # Settings does not validate model ids itself, so a stale id can reach the dialog
-    dlg = SettingsDialog(Settings(detector="gone_model"), 30.0)
-    qtbot.addWidget(dlg)
-    assert dlg.values()[0].detector is None
+def test_a_stale_model_id_never_reaches_the_dialog(tmp_path):
+    # Settings checks model ids against the manifest, so the dialog only ever sees known ones
+    with pytest.raises(ModelError, match="unknown model 'gone_model'"):
+        Settings(detector="gone_model")
+    path = tmp_path / "stale.ini"
+    path.write_text("[analysis]\ndetector=gone_model\n", encoding="utf-8")
+    assert load_ui_settings(QSettings(str(path), QSettings.Format.IniFormat))[0].detector is None
+
+
+def test_the_form_has_one_row_per_schema_entry_with_its_help(dialog):
+    assert list(dialog.fields) == [spec.name for spec in SCHEMA] + ["graph_window_s"]
+    for spec in SCHEMA:
+        assert dialog.fields[spec.name].widget.toolTip() == spec.help
+    # ranges come from the schema: the spin boxes stop where Settings stops
+    smoothing = next(s for s in SCHEMA if s.name == "smoothing")
+    assert dialog.smoothing.maximum() == smoothing.maximum
+    max_faces = next(s for s in SCHEMA if s.name == "max_faces")
+    assert dialog.max_faces.maximum() == max_faces.maximum and dialog.max_faces.text() == "all"
+
+
+@pytest.mark.parametrize("typed", ["100x77", "0x0", "100000x100000", "big"])
+def test_a_size_the_schema_refuses_keeps_the_dialog_open(dialog, typed):
+    dialog.det_size.setCurrentText(typed)
+    with pytest.raises(ValueError, match="Detector input size"):
+        dialog.values()
+    dialog.accept()
+    assert dialog.result() != dialog.DialogCode.Accepted
+    assert dialog.error_label.isVisibleTo(dialog) and "Detector input size" in dialog.error_label.text()
+    dialog.det_size.setCurrentText("640x480")
+    dialog.accept()
+    assert dialog.result() == dialog.DialogCode.Accepted and dialog.values()[0].det_size == (640, 480)
