@@ -222,7 +222,11 @@ class JournalWriter:
 
     def write(self, record: Mapping[str, Any]) -> int:
         """Append one record; returns the byte offset of its line. Raises OutputError."""
-        line = (json_dumps(record, compact=True) + "\n").encode("utf-8")
+        try:
+            line = (json_dumps(record, compact=True) + "\n").encode("utf-8")
+        except ValueError as exc:  # NaN/Infinity: refused, never written
+            what = f"frame {record['index']}" if record.get("type") == "frame" else f"a {record.get('type')} record"
+            raise OutputError(f"{self.path}: {what}: {exc}") from exc
         with self._lock:
             if self.error is not None:
                 raise self.error
