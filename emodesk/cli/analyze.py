@@ -6,10 +6,15 @@ import argparse
 import sys
 import threading
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from emodesk.cli.common import EXAMPLES, add_setting_options, non_negative, positive_int, settings_from_args
 from emodesk.cli.export import add_analyze_options as add_export_options
 from emodesk.cli.export import export_after_analysis
+from emodesk.cli.cluster import add_options as add_cluster_options
+
+if TYPE_CHECKING:
+    from emodesk.core.analyze import AnalysisOutcome
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -20,7 +25,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         epilog=EXAMPLES,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    an.add_argument("inputs", nargs="+", metavar="INPUT", help="video file, image, folder of images, camera index or device, stream URL")
+    an.add_argument("inputs", nargs="*", metavar="INPUT", help="video file, image, folder of images (one session), folder of videos or quoted glob (one session per video), camera index or device, stream URL")
     an.add_argument("--out", "-o", type=Path, default=Path("."), metavar="DIR", help="folder for the session files (default: current folder)")
     add_setting_options(an)  # every analysis setting, from emodesk.core.settings.SCHEMA
     an.add_argument("--live", action="store_true", help="treat video files as live: replay at their frame rate, drop frames the models cannot keep up with")
@@ -29,20 +34,53 @@ def register(sub: argparse._SubParsersAction) -> None:
     an.add_argument("--offline", action="store_true", help="never download models; fail with a message saying what is missing")
     an.add_argument("--quiet", "-q", action="store_true", help="no progress bar or per-input summary; errors only")
     add_export_options(an)  # --pdf --csv --video --events --baseline (cli/export.py)
+    add_cluster_options(an)  # --inputs-from --cluster --workers --gpus-per-task (cli/cluster.py)
     an.set_defaults(handler=run)
+
+
+# SIGTERM (``timeout``, a job scheduler, ``kill``) ends the run like Ctrl+C: the session of what was
+# analysed is written with status "stopped", and the exit status is 128 + SIGTERM = 143 (README)
+EXIT_TERMINATED = 143
 
 
 def run(args: argparse.Namespace) -> int:
     import os
+    import signal
 
+    from emodesk.core.inputs import gather_inputs
+
+    args.inputs = gather_inputs(args.inputs, args.inputs_from)  # folders of videos, globs, --inputs-from
+    if not args.inputs:
+        print("emodesk: usage error: no INPUT given (name files, folders or globs, or --inputs-from FILE) (see emodesk --help)", file=sys.stderr)
+        return 2
+    if args.offline:
+        os.environ["EMODESK_OFFLINE"] = "1"
+    settings = settings_from_args(args)
+    stop = threading.Event()
+    terminated = threading.Event()
+
+    def on_sigterm(signum: int, frame: object) -> None:
+        terminated.set()
+        stop.set()  # the current input ends between two frames and its session is written
+
+    previous = signal.signal(signal.SIGTERM, on_sigterm) if threading.current_thread() is threading.main_thread() else None
+    try:
+        if args.cluster:  # one task per input on a Ray cluster (cli/cluster.py): same lines, same exit codes
+            from emodesk.cli.cluster import run_on_cluster
+
+            return _exit_status(run_on_cluster(args, settings, stop, report_outcome), terminated)
+        return _run_inputs(args, settings, stop, terminated)
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
+
+
+def _run_inputs(args: argparse.Namespace, settings: object, stop: threading.Event, terminated: threading.Event) -> int:
     from tqdm import tqdm
 
     from emodesk.core.analyze import analyze_source, ensure_output_dir, unique_session_path
     from emodesk.core.pipeline import Pipeline
 
-    if args.offline:
-        os.environ["EMODESK_OFFLINE"] = "1"
-    settings = settings_from_args(args)
     out_dir = ensure_output_dir(args.out)
     pipeline = Pipeline(settings)
     if not args.quiet:
@@ -50,8 +88,9 @@ def run(args: argparse.Namespace) -> int:
             print(f"{info.kind.replace('_', ' ')}: {info.id} on {', '.join(info.providers)} (licence: {info.licence})", file=sys.stderr)
     taken: set[Path] = set()
     failures = 0
-    stop = threading.Event()
     for target in args.inputs:
+        if terminated.is_set():
+            break
         session_path = unique_session_path(out_dir, target, taken)
         bar = None
         if not args.quiet:
@@ -86,21 +125,38 @@ def run(args: argparse.Namespace) -> int:
         finally:
             if bar is not None:
                 bar.close()
-        for warning in outcome.warnings:
-            if warning != outcome.error:
-                print(f"emodesk: warning: {warning}", file=sys.stderr)
-        if outcome.error:
-            print(f"emodesk: error: {outcome.error}", file=sys.stderr)
-        if not outcome.ok:
-            failures += 1
-        if outcome.session_path and not args.quiet:
-            ms = outcome.mean_ms
-            print(
-                f"{outcome.status:9s} {target} → {outcome.session_path}: {outcome.frames} frames, "
-                f"{outcome.faces} face track(s), {outcome.fps:.1f} frames/s "
-                f"(ms/frame: decode {ms.get('mean_decode_ms', 0):.1f}, detect {ms.get('mean_detect_ms', 0):.1f}, "
-                f"classify {ms.get('mean_classify_ms', 0):.1f}, total {ms.get('mean_total_ms', 0):.1f})"
-            )
-        if outcome.session_path:  # --pdf/--csv/--video/--events/--baseline (cli/export.py)
-            failures += export_after_analysis(args, outcome.session_path)
+        failures += report_outcome(args, target, outcome)
+    return _exit_status(failures, terminated)
+
+
+def _exit_status(failures: int, terminated: threading.Event) -> int:
+    if terminated.is_set():
+        print("emodesk: terminated (SIGTERM); sessions analysed so far are written", file=sys.stderr)
+        return EXIT_TERMINATED
     return 1 if failures else 0
+
+
+def report_outcome(args: argparse.Namespace, target: object, outcome: AnalysisOutcome) -> int:
+    """Print how one input went (warnings, its error, the summary line) and run the exports asked for;
+    returns how many things failed. Local and cluster runs (cli/cluster.py) report through this."""
+    failures = 0
+    for warning in outcome.warnings:
+        if warning != outcome.error:
+            print(f"emodesk: warning: {warning}", file=sys.stderr)
+    if outcome.error:
+        print(f"emodesk: error: {outcome.error}", file=sys.stderr)
+    if not outcome.ok:
+        failures += 1
+    if outcome.session_path and not args.quiet:
+        ms = outcome.mean_ms
+        c = outcome.counts
+        left_out = f" of {c.delivered} ({c.skipped} skipped, {c.dropped} dropped)" if c.skipped or c.dropped else ""
+        print(
+            f"{outcome.status:9s} {target} → {outcome.session_path}: {outcome.frames}{left_out} frames, "
+            f"{outcome.faces} face track(s), {outcome.fps:.1f} frames/s "
+            f"(ms/frame: decode {ms.get('mean_decode_ms', 0):.1f}, detect {ms.get('mean_detect_ms', 0):.1f}, "
+            f"classify {ms.get('mean_classify_ms', 0):.1f}, total {ms.get('mean_total_ms', 0):.1f})"
+        )
+    if outcome.session_path:  # --pdf/--csv/--video/--events/--baseline (cli/export.py)
+        failures += export_after_analysis(args, outcome.session_path)
+    return failures

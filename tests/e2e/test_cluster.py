@@ -1,0 +1,151 @@
+"""``emodesk analyze --cluster`` on a real local Ray cluster (2 CPUs), started once for this module.
+
+The CLI runs as a subprocess that joins the module's cluster by its address, as a user's driver joins a
+cluster started with ``ray start``; the lost-worker test drives :func:`emodesk.core.cluster.run_batch`
+in-process so it can kill the worker's process (SIGKILL, as the OOM killer or a lost node would) while
+the input is half analysed.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import jsonschema
+import pytest
+
+from tests.conftest import REPO, VIDEOS
+
+ray = pytest.importorskip("ray", reason="the cluster extra is not installed: pip install -e '.[cluster]'")
+
+from emodesk.core.cluster import BatchProgress, ClusterOptions, run_batch  # noqa: E402
+from emodesk.core.settings import Settings  # noqa: E402
+
+SCHEMA = json.loads((REPO / "resources" / "session.schema.json").read_text())
+VIDEO_FILES = sorted(VIDEOS.glob("*.mp4"))
+SLOWEST = VIDEOS / "facenet-pytorch_video.mp4"  # 1080p, 6-8 faces: the longest task
+# what may differ between two runs of the same input: when and how fast it ran
+RUN_DEPENDENT = {"created", "timings", "wall_time_s"}
+
+
+def emodesk(*args: str, **kwargs) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "emodesk", *args], capture_output=True, text=True, timeout=600, env=os.environ.copy(), **kwargs)
+
+
+def load(path: Path) -> dict:
+    data = json.loads(path.read_text())
+    jsonschema.Draft202012Validator(SCHEMA).validate(data)
+    return data
+
+
+def error_lines(stderr: str) -> list[str]:
+    return [line for line in stderr.splitlines() if line.startswith("emodesk: error:")]
+
+
+@pytest.fixture(scope="module")
+def cluster() -> str:
+    """A local Ray cluster for this module: 2 CPUs, no dashboard; its address for the CLI to join."""
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    try:
+        yield ray.get_runtime_context().gcs_address
+    finally:
+        ray.shutdown()
+
+
+@pytest.fixture(scope="module")
+def local_sessions(tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict]:
+    """The reference: the three shared clips through a plain local `emodesk analyze`."""
+    out = tmp_path_factory.mktemp("local")
+    run = emodesk("analyze", *map(str, VIDEO_FILES), "--out", str(out), "--device", "cpu", "--quiet")
+    assert run.returncode == 0, run.stderr
+    return {p.stem: load(out / f"{p.stem}.session.json") for p in VIDEO_FILES}
+
+
+def test_cluster_sessions_are_the_local_sessions(cluster: str, local_sessions: dict, tmp_path: Path) -> None:
+    run = emodesk("analyze", *map(str, VIDEO_FILES), "--out", str(tmp_path), "--device", "cpu", "--cluster", cluster)
+    assert run.returncode == 0, run.stderr
+    assert "Traceback" not in run.stderr
+    assert "cluster: 2 worker(s) for 3 input(s)" in run.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(f"{p.stem}.session.json" for p in VIDEO_FILES)
+    for video in VIDEO_FILES:
+        got, want = load(tmp_path / f"{video.stem}.session.json"), local_sessions[video.stem]
+        assert got["status"] == "complete"
+        assert len(got["frames"]) == want["source"]["frame_count"]
+        assert got["frames"] == want["frames"], video.name
+        assert {k: v for k, v in got.items() if k not in RUN_DEPENDENT} == {k: v for k, v in want.items() if k not in RUN_DEPENDENT}
+        # the driver prints the same per-input line as a local run
+        assert f"complete  {video} → {tmp_path / (video.stem + '.session.json')}: {len(want['frames'])} frames" in run.stdout
+
+
+def test_a_bad_input_fails_alone_with_the_local_error_line(cluster: str, tmp_path: Path) -> None:
+    broken = tmp_path / "broken.mp4"
+    broken.write_bytes(b"not a video at all" * 100)
+    missing = tmp_path / "missing.mp4"
+    good = VIDEOS / "liveportrait_d19.mp4"
+    inputs = [str(broken), str(good), str(missing)]
+    local = emodesk("analyze", *inputs, "--out", str(tmp_path / "local"), "--device", "cpu", "--quiet")
+    remote = emodesk("analyze", *inputs, "--out", str(tmp_path / "cluster"), "--device", "cpu", "--quiet", "--cluster", cluster)
+    assert local.returncode == remote.returncode == 1, remote.stderr
+    assert "Traceback" not in remote.stderr
+    errors = error_lines(remote.stderr)
+    assert sorted(errors) == sorted(error_lines(local.stderr))
+    assert len(errors) == 2 and any(str(broken) in e for e in errors) and any(str(missing) in e for e in errors)
+    assert [p.name for p in (tmp_path / "cluster").iterdir()] == ["liveportrait_d19.session.json"]
+    assert load(tmp_path / "cluster" / "liveportrait_d19.session.json")["status"] == "complete"
+
+
+def test_a_worker_killed_mid_input_still_gives_one_complete_session(cluster: str, local_sessions: dict, tmp_path: Path) -> None:
+    killed: list[int] = []
+    warnings: list[str] = []
+
+    def kill_once(progress: BatchProgress) -> None:
+        for task in progress.running:
+            # half-way through the slowest clip, on its first attempt: kill the worker's process outright
+            if not killed and task.target == str(SLOWEST) and task.pid and task.expected and 0 < task.frames < task.expected:
+                os.kill(task.pid, signal.SIGKILL)
+                killed.append(task.pid)
+
+    results = run_batch(
+        [str(SLOWEST), str(VIDEOS / "liveportrait_d19.mp4")],
+        tmp_path,
+        Settings(device="cpu"),
+        ClusterOptions(),
+        on_progress=kill_once,
+        on_warning=warnings.append,
+    )
+    assert killed, "the test never caught the worker mid-input"
+    slow = next(r for r in results if r.target == str(SLOWEST))
+    assert slow.attempts == 2 and slow.worker is not None and slow.worker.pid != killed[0]
+    assert slow.outcome.status == "complete" and slow.outcome.session_path == tmp_path / f"{SLOWEST.stem}.session.json"
+    assert len(warnings) == 1 and str(SLOWEST) in warnings[0] and "attempt 2 of 3" in warnings[0]
+    assert all(r.outcome.ok for r in results)
+    # one session per input, nothing half-written beside them
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["facenet-pytorch_video.session.json", "liveportrait_d19.session.json"]
+    data = load(tmp_path / f"{SLOWEST.stem}.session.json")
+    assert data["frames"] == local_sessions[SLOWEST.stem]["frames"]
+
+
+def test_ctrl_c_cancels_the_running_inputs_keeps_the_finished_ones_and_exits_130(cluster: str, tmp_path: Path) -> None:
+    inputs = [str(VIDEOS / "liveportrait_d19.mp4"), str(SLOWEST), str(VIDEOS / "short_hamilton_clip.mp4")]
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "emodesk", "analyze", *inputs, "--out", str(tmp_path), "--device", "cpu", "--cluster", cluster, "--workers", "1"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=os.environ.copy(),
+    )
+    first = tmp_path / "liveportrait_d19.session.json"
+    deadline = time.monotonic() + 300
+    while not first.exists() and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert first.exists(), proc.communicate()[1]
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, err
+    assert "Traceback" not in err
+    written = sorted(p.name for p in tmp_path.iterdir())
+    assert "liveportrait_d19.session.json" in written and len(written) < 3, written
+    assert all(name.endswith(".session.json") for name in written)  # no temporary or half files
+    assert all(load(tmp_path / name)["status"] == "complete" for name in written)
