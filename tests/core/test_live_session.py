@@ -1,31 +1,34 @@
-"""The GUI's session store exports exactly what the CLI's session path would."""
+"""The window's recovery folder: journals of live processes are left alone, those of dead ones are offered."""
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from pathlib import Path
 
-from emodesk.core.export import write_frames_csv
-from emodesk.core.live_session import SessionStore
-from emodesk.core.pipeline import Pipeline
-from emodesk.core.session import load_session
-from emodesk.core.settings import Settings
-from emodesk.core.sources import open_source
-from tests.conftest import VIDEOS
+from emodesk.core.live_session import find_recoverable
+from emodesk.core.run import SessionRun
+from emodesk.core.session import write_session_from_journal
+from tests.core.test_session import FakePipeline, FakeSource, frame, validate
 
 
-def test_csv_export_equals_the_csv_of_the_exported_session(tmp_path: Path) -> None:
-    pipe = Pipeline(Settings(device="cpu"))
-    source = open_source(VIDEOS / "liveportrait_d19.mp4")
-    store = SessionStore(source.info, models=pipe.models, settings=pipe.settings, labels=pipe.labels, journal_dir=tmp_path)
-    for result in pipe.run(source):
-        store.add(result)
-        if result.index == 40:
-            break
-    assert store.has_unsaved
-    direct = store.export_csv(tmp_path / "direct.csv")
-    assert not store.has_unsaved  # a CSV export counts as exported
-    via_json = write_frames_csv(load_session(store.export_json(tmp_path / "s.session.json")), tmp_path / "via.csv")
-    assert direct.read_text() == via_json.read_text()
-    assert direct.read_text().count("\n") == 1 + 41
-    store.close()
-    assert not list(tmp_path.glob("*.journal.jsonl"))
+def journal_of(folder: Path, pid: int, frames: int) -> Path:
+    run = SessionRun(FakePipeline([frame(i) for i in range(frames)]), FakeSource(), folder / f"clip-pid{pid}-20260101-000000-1.journal.jsonl")
+    run.run()
+    run.close()  # as after a crash: the journal stays
+    return run.journal_path
+
+
+def test_only_journals_of_ended_processes_are_recoverable(tmp_path: Path) -> None:
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    dead_pid = int(dead.stdout)
+    mine = journal_of(tmp_path, os.getpid(), 3)  # this process is running: its journal is in use
+    theirs = journal_of(tmp_path, dead_pid, 4)
+    (tmp_path / "junk.journal.jsonl").write_text("{}\n")
+    found = find_recoverable(tmp_path)
+    assert [(r.journal, r.frames, r.source) for r in found] == [(theirs, 4, "clip.mp4")]
+    assert mine.exists()
+    out = tmp_path / "recovered.session.json"
+    write_session_from_journal(found[0].journal, out)
+    assert validate(out)["frames_processed"] == 4
