@@ -339,3 +339,27 @@ def test_unwritable_path_is_one_line_output_error(tmp_path: Path, where: str) ->
 def test_a_session_file_path_is_accepted_everywhere(analysed: dict[str, Any], tmp_path: Path) -> None:
     rows = list(iter_frame_rows(analysed["session"]))
     assert len(rows) == sum(len(f["faces"]) for f in load_session(analysed["session"])["frames"])
+
+
+def test_typed_session_gives_the_same_rows(analysed: dict[str, Any]) -> None:
+    import emodesk
+
+    typed = emodesk.load_session(analysed["session"])
+    assert list(iter_frame_rows(typed)) == list(iter_frame_rows(analysed["doc"]))
+    assert SessionView(typed).source_path() == CLIP
+
+
+def test_sampled_sessions_hold_overlays_until_the_next_analysed_frame(analysed: dict[str, Any], tmp_path: Path) -> None:
+    doc = analysed["doc"]
+    sampled = dict(doc, frames=[f for f in doc["frames"] if f["index"] % 5 == 0 and f["index"] <= 100])
+    plain = write_annotated_video(dict(doc, frames=[]), tmp_path / "plain.mp4")
+    held = write_annotated_video(sampled, tmp_path / "held.mp4")
+    a, b = video_frames(held), video_frames(plain)
+    assert len(a) == len(b) == 250
+
+    def diff(i: int) -> float:
+        return float(np.abs(a[i].astype(int) - b[i]).mean())
+
+    overlays = [diff(i) for i in (0, 3, 4, 97, 104)]  # analysed, held, held, held, held after the last (100)
+    after = [diff(i) for i in (120, 200, 249)]  # the analysis ended at 100: written as they are
+    assert min(overlays) > 3 * max(after), (overlays, after)

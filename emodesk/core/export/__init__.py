@@ -11,13 +11,12 @@ new one, and a cancel leaves no partial file.
 
 from __future__ import annotations
 
-import json
 import threading
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from emodesk.core.atomic import atomic_text_file
+from emodesk.core.atomic import atomic_text_file, json_dumps
 from emodesk.core.baseline import BaselineInterval
 from emodesk.core.events import Event
 from emodesk.core.export.frames_csv import (
@@ -116,10 +115,10 @@ def record_in_session(session_path: str | Path, view: SessionView) -> Path:
     session_path = Path(session_path)
     document = view.recorded()
     frames = document.pop("frames")
-    head = json.dumps(document, indent=1, allow_nan=False)
+    head = json_dumps(document, indent=1)
     with atomic_text_file(session_path) as out:
         out.write(head[:-2] + ',\n "frames": [')
         for i, record in enumerate(frames):
-            out.write(("\n  " if i == 0 else ",\n  ") + json.dumps(record, separators=(",", ":"), allow_nan=False))
+            out.write(("\n  " if i == 0 else ",\n  ") + json_dumps(record, compact=True))
         out.write("\n ]\n}\n")
     return session_path

@@ -86,7 +86,7 @@ def draw_valence(ax: Axes, view: SessionView, face_id: int) -> None:
     _time_axis(ax, view)
     ax.set_ylim(-1.05, 1.05)
     basis = "calibrated" if face_id in view.baselines else "smoothed"
-    ax.set_ylabel(f"valence\n({basis})")
+    ax.set_ylabel(f"valence ({basis})")
 
 
 def draw_distribution_bars(ax: Axes, summary: FaceSummary, labels: Sequence[str]) -> None:
@@ -98,7 +98,8 @@ def draw_distribution_bars(ax: Axes, summary: FaceSummary, labels: Sequence[str]
         if count:
             ax.annotate(f"{100 * count / total:.0f}%", (bar.get_x() + bar.get_width() / 2, bar.get_height()),
                         ha="center", va="bottom", fontsize=6.5, xytext=(0, 1), textcoords="offset points")  # fmt: skip
-    ax.set_xticks(range(len(labels)), list(labels), fontsize=7, rotation=30, ha="right", rotation_mode="anchor")
+    # horizontal names: rotated ones collide with the axis and the table below; 6.5 pt fits 8 labels
+    ax.set_xticks(range(len(labels)), list(labels), fontsize=6.5)
     ax.set_ylabel("frames as top emotion")
     ax.set_ylim(0, max(counts + [1]) * 1.15)
     ax.grid(True, axis="y", lw=0.3, alpha=0.5)

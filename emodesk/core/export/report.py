@@ -141,11 +141,11 @@ class _Report:
         ])  # fmt: skip
         p.take(0.08)
         p.text("Status", size=10, weight="bold", gap=0.06)
-        sample = (doc.get("settings") or {}).get("sample_fps")
+        counts = doc.get("counts") or {}
         p.lines([
-            (f"status: {doc.get('status', '?')}    frames analysed: {doc.get('frames_processed', len(view.frames))}"
-             f"{' (sampled at ' + format(sample, 'g') + ' fps)' if sample else ' (every frame)'}"
-             f"    frames dropped: {doc.get('frames_dropped', 0)}"),
+            (f"status: {doc.get('status', '?')}    frames analysed: {doc.get('frames_processed', len(view.frames))} "
+             f"({_analysis_mode(doc)})    dropped: {doc.get('frames_dropped', 0)}"
+             + (f"    skipped by sampling: {counts['skipped']}" if counts.get("skipped") else "")),
             f"faces tracked: {len(view.summaries)}    face-frames: {view.face_count}",
         ])  # fmt: skip
         warnings = doc.get("warnings") or []
@@ -366,6 +366,14 @@ def write_report(
                 pdf.savefig(fig)
     log.info("wrote a %d-page report to %s", len(report.pages), path)
     return path
+
+
+def _analysis_mode(doc: dict[str, Any]) -> str:
+    analysis = doc.get("analysis") or {}
+    sample = analysis.get("sample_fps") or (doc.get("settings") or {}).get("sample_fps")
+    if analysis.get("mode") == "latest_frame":
+        return "live: the latest frame wins, the others are dropped"
+    return f"sampled at {sample:g} frames per second" if sample else "every frame"
 
 
 def _value(value: Any) -> str:

@@ -3,7 +3,7 @@
 Every decoded source frame is written, at the source's frame rate, so the export stays in sync with the
 original (same frame count, same size). Analysed frames get their own result drawn. A frame that was
 not analysed (a session sampled at N fps) shows the overlays of the last analysed frame before it, for
-at most one sampling interval; frames before the first analysed frame, and after the analysis ended (a
+at most 1.5 sampling intervals; frames before the first analysed frame, and after the analysis ended (a
 stopped or truncated run), are written unannotated.
 """
 
@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import itertools
 import logging
+import math
 import os
 import statistics
 import threading
@@ -70,8 +71,10 @@ def write_annotated_video(
     by_index = {record["index"]: record for record in view.frames}
     indices = sorted(by_index)
     steps = [b - a for a, b in itertools.pairwise(indices)]
-    # a result stands for the frames up to the next analysed one (sampling), never longer
-    hold = int(statistics.median(steps)) - 1 if steps else 0
+    # a sampled result stands for the frames up to the next analysed one: sampling at 4 fps of 29.97 fps
+    # alternates gaps of 7 and 8 frames, hence the margin; every-frame sessions hold nothing
+    step = statistics.median(steps) if steps else 1
+    hold = 0 if step <= 1 else math.ceil(1.5 * step) - 1
     tmp = path.with_name(f".tmp-{os.getpid()}-{path.name}")
     source = VideoFileSource(source_path)
     recorder = VideoRecorder(tmp, source.info.fps or 30.0)

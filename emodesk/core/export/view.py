@@ -84,9 +84,9 @@ class FaceSummary:
 def session_document(session: Any) -> dict[str, Any]:
     """The session's JSON document from a path, a document, or a typed session with ``to_json()``."""
     if isinstance(session, (str, Path)):
-        from emodesk.core.session import load_session
+        from emodesk.core.session import read_session_json
 
-        return load_session(session)
+        return read_session_json(session)
     if isinstance(session, Mapping):
         return dict(session)
     to_json = getattr(session, "to_json", None)
@@ -107,8 +107,8 @@ class SessionView:
         source: str | Path | None = None,
         session_path: str | Path | None = None,
     ) -> None:
-        if isinstance(session, (str, Path)) and session_path is None:
-            session_path = session
+        if session_path is None:  # a file's neighbours are where a moved source video is looked for
+            session_path = session if isinstance(session, (str, Path)) else getattr(session, "path", None)
         self.document = session_document(session)
         self.session_path = Path(session_path) if session_path is not None else None
         self._source_override = Path(source) if source is not None else None
