@@ -551,6 +551,9 @@ def describe_gap(gap: object, fps: float | None) -> str:
     if first is None or last is None:
         return str(gap)
     text = f"frames {first}-{last}"
-    if fps:
-        text += f" ({first / fps:.2f}-{(last + 1) / fps:.2f} s)"
+    start_s, end_s = getattr(gap, "start_s", None), getattr(gap, "end_s", None)
+    if start_s is None and fps:
+        start_s, end_s = first / fps, (last + 1) / fps
+    if start_s is not None and end_s is not None:
+        text += f" ({start_s:.2f}-{end_s:.2f} s)"
     return text
