@@ -21,6 +21,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     rec.add_argument("journals", nargs="+", type=Path, metavar="JOURNAL", help="a .journal.jsonl file")
     rec.add_argument("--out", "-o", type=Path, metavar="DIR", help="folder for the session files (default: beside each journal)")
     rec.add_argument("--keep-journal", action="store_true", help="keep each journal after its session is written")
+    rec.add_argument("--force", action="store_true", help="recover even a journal whose emodesk process still seems to run")
     rec.set_defaults(handler=run)
 
 
@@ -38,7 +39,12 @@ def _free(path: Path) -> Path:
 
 def run(args: argparse.Namespace) -> int:
     from emodesk.core.analyze import ensure_output_dir
-    from emodesk.core.session import read_session_json, session_path_for, write_session_from_journal
+    from emodesk.core.session import (
+        inspect_journal,
+        read_session_json,
+        session_path_for,
+        write_session_from_journal,
+    )
     from emodesk.errors import EmodeskError
 
     out_dir = ensure_output_dir(args.out) if args.out else None
@@ -47,6 +53,12 @@ def run(args: argparse.Namespace) -> int:
         try:
             if not journal.is_file():
                 raise EmodeskError(f"{journal}: no such journal file")
+            writer = inspect_journal(journal).writer_pid
+            if writer is not None and not args.force:
+                raise EmodeskError(
+                    f"{journal}: still being written by emodesk process {writer}; recover it once that run "
+                    "has ended (or --force if that process is not emodesk)"
+                )
             target = _free(session_path_for(journal, out_dir))
             document = write_session_from_journal(journal, target)
             read_session_json(target)  # proven readable before the journal goes

@@ -104,10 +104,13 @@ def free_journal_path(session_path: Path) -> tuple[Path, str | None]:
     if not journal.exists():
         return journal, None
     info = inspect_journal(journal)
-    note = (
-        f"{journal}: journal of an earlier run that did not finish ({info.frames} frames of {info.source}, "
-        f"started {info.created}); kept: `emodesk recover {journal}` makes a session of it"
-    )
+    if info.writer_pid is not None:
+        note = f"{journal}: being written by another emodesk run (process {info.writer_pid}); left alone"
+    else:
+        note = (
+            f"{journal}: journal of an earlier run that did not finish ({info.frames} frames of {info.source}, "
+            f"started {info.created}); kept: `emodesk recover {journal}` makes a session of it"
+        )
     n = 2
     while True:
         candidate = journal.with_name(journal.name.removesuffix(JOURNAL_SUFFIX) + f".{n}{JOURNAL_SUFFIX}")

@@ -8,7 +8,6 @@ process is gone) and offers to save each as a session (``write_session_from_jour
 from __future__ import annotations
 
 import logging
-import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,6 +15,7 @@ from pathlib import Path
 from emodesk.core.session import (
     JOURNAL_SUFFIX,
     inspect_journal,
+    pid_alive,
 )
 
 log = logging.getLogger(__name__)
@@ -25,18 +25,6 @@ def recovery_dir() -> Path:
     import platformdirs
 
     return Path(platformdirs.user_data_dir("emodesk", appauthor=False)) / "recovery"
-
-
-def _pid_alive(pid: int) -> bool:
-    if pid == os.getpid():
-        return True
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except (PermissionError, OSError):
-        return True  # exists but not ours, or the platform cannot tell: leave it alone
-    return True
 
 
 @dataclass(frozen=True)
@@ -53,7 +41,7 @@ def find_recoverable(folder: Path | None = None) -> list[Recoverable]:
     found = []
     for journal in sorted(folder.glob(f"*{JOURNAL_SUFFIX}")):
         match = re.search(r"-pid(\d+)-", journal.name)
-        if match and _pid_alive(int(match.group(1))):
+        if match and pid_alive(int(match.group(1))):
             continue
         info = inspect_journal(journal)
         if info.header is None:

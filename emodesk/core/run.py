@@ -51,6 +51,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from emodesk.core.events import Event
+from emodesk.core.pipeline import STILL_KINDS
 from emodesk.core.reader import SourceCounts
 from emodesk.core.results import FrameResult, FrozenMap
 from emodesk.core.session import (
@@ -182,7 +183,9 @@ class SessionRun:
         self.on_result = on_result
         self.flush_interval_s = flush_interval_s
         settings = pipeline.settings
-        self.analysis = analysis_json(getattr(settings, "sample_fps", None), self.live)
+        # stills are never sampled (the pipeline analyses every picture of a folder)
+        still = self.source.info.kind in STILL_KINDS
+        self.analysis = analysis_json(None if still else getattr(settings, "sample_fps", None), self.live)
         self.labels = tuple(pipeline.labels)
         try:
             self._journal = JournalWriter(journal_path)
@@ -498,16 +501,7 @@ class SessionRun:
         Mid-run the file says ``"status": "running"`` (a partial session) and the counts so far.
         """
         self._journal.flush()
-        with self._lock:
-            status, warnings = self._status, list(self._warnings)
-        write_session_from_journal(
-            self._journal.path,
-            path,
-            status=status.value,
-            warnings=warnings,
-            counts=self.counts.to_json(),
-            wall_time_s=self.wall_time_s,
-        )
+        self._write_session(path)
         return Path(path)
 
     def finish(self, session_path: str | Path) -> Path:
@@ -518,18 +512,21 @@ class SessionRun:
         if self._ran and self._ended is None:
             raise RuntimeError("finish() while the run is still going: stop() and wait for run() first")
         self._journal.close()
+        self.summary = self._write_session(session_path)
+        self._journal.path.unlink(missing_ok=True)
+        return Path(session_path)
+
+    def _write_session(self, path: str | Path) -> dict[str, Any]:
         with self._lock:
             status, warnings = self._status, list(self._warnings)
-        self.summary = write_session_from_journal(
+        return write_session_from_journal(
             self._journal.path,
-            session_path,
+            path,
             status=status.value,
             warnings=warnings,
             counts=self.counts.to_json(),
             wall_time_s=self.wall_time_s,
         )
-        self._journal.path.unlink(missing_ok=True)
-        return Path(session_path)
 
     def close(self) -> None:
         """Close the journal and keep it on disk (recoverable with ``emodesk recover``)."""

@@ -311,6 +311,19 @@ def read_record(journal_path: str | Path, offset: int) -> dict[str, Any]:
         return json.loads(fh.readline().decode("utf-8"))
 
 
+def pid_alive(pid: int) -> bool:
+    """True when process ``pid`` runs (or the platform cannot tell): its journal may still be written."""
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OSError):
+        return True  # exists but not ours, or the platform cannot tell: leave it alone
+    return True
+
+
 @dataclass(frozen=True)
 class JournalInfo:
     """What a journal on disk holds (for the recovery prompt and the "unfinished run" message)."""
@@ -327,6 +340,14 @@ class JournalInfo:
     @property
     def created(self) -> str:
         return str((self.header or {}).get("created", "?"))
+
+    @property
+    def writer_pid(self) -> int | None:
+        """The process still writing it, if it is running and is not this one (else None)."""
+        pid = (self.header or {}).get("pid")
+        if self.finished or not isinstance(pid, int) or pid == os.getpid():
+            return None
+        return pid if pid_alive(pid) else None
 
 
 def inspect_journal(journal_path: str | Path) -> JournalInfo:

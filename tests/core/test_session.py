@@ -8,6 +8,8 @@ import json
 import math
 import os
 import pickle
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -279,6 +281,18 @@ def test_recovery_after_a_crash_keeps_every_complete_line(tmp_path: Path) -> Non
     assert data["events"][0]["label"] == "cue"
     assert data["counts"]["processed"] == 7 and data["counts"]["delivered"] >= 7
     assert "unclean exit" in data["warnings"][0]
+
+
+def test_recover_leaves_a_journal_alone_while_its_process_runs(tmp_path: Path) -> None:
+    run = make_run(tmp_path, [frame(0)])  # this (running) process wrote its header
+    run.close()
+    cmd = [sys.executable, "-m", "emodesk", "recover", str(run.journal_path), "--out", str(tmp_path / "o")]
+    refused = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
+    assert refused.returncode == 1 and f"still being written by emodesk process {os.getpid()}" in refused.stderr
+    assert run.journal_path.exists()
+    forced = subprocess.run([*cmd, "--force"], capture_output=True, text=True, timeout=120)
+    assert forced.returncode == 0, forced.stderr
+    assert validate(tmp_path / "o" / "clip.session.json")["status"] == "recovered"
 
 
 def test_not_a_journal(tmp_path: Path) -> None:
