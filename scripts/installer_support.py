@@ -460,3 +460,4 @@ def recorded_hash() -> str | None:
         return None
     first = RECORDED_HASH.read_text(encoding="utf-8").split()
     return first[0] if first else None
+

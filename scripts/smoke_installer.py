@@ -13,8 +13,10 @@ EMODESK_OFFLINE=1, no EMODESK_MODEL_DIR and no Python variables:
 2. ``emodesk models list`` (the defaults are found inside the bundle; the providers line) and ``models verify``;
 3. ``emodesk analyze CLIP``: the session validates against the schema and its frames[] equal those of a
    ``pip install .`` of the same checkout (a fresh venv; models from EMODESK_MODEL_DIR there);
-4. the window under Xvfb: time from process start to the first visible window, a screenshot after a few
-   seconds, then Ctrl+Q (xdotool) must close it with exit status 0.
+4. the window under Xvfb: time from process start to the first visible window, then Ctrl+Q (xdotool) must
+   close it with exit status 0; again with the clip as argument, a screenshot after a few seconds, Ctrl+Q;
+5. the contents: THIRD_PARTY_LICENSES names every bundled model and package, a CPU build holds no CUDA
+   library, no test or training package ships, the desktop entry and icons are beside the executable.
 
 Prints the bundle size and the timings; ``--report`` writes them as JSON. Exit status 0 when every check
 passed, 1 otherwise (each failure on one line). Needs Xvfb and xdotool for step 4.
@@ -192,14 +194,48 @@ def visible_window(env: dict[str, str]) -> str | None:
     return ids[0] if ids else None
 
 
+def launch_window(exe: Path, env: dict[str, str], home: Path, argv: list[str], name: str) -> tuple:
+    """Start the app on the Xvfb display; returns (process, window id, seconds from start to a visible window)."""
+    log = (home / f"{name}.log").open("w")
+    start = time.monotonic()
+    app = subprocess.Popen([str(exe), *argv], env=env, cwd=home, stdout=log, stderr=subprocess.STDOUT)
+    window = None
+    while window is None:
+        if app.poll() is not None:
+            raise SmokeFailure(f"the window exited {app.returncode} before showing: {tail(home / f'{name}.log')}")
+        if time.monotonic() - start > 120:
+            app.kill()
+            raise SmokeFailure("no emodesk window within 120 s")
+        window = visible_window(env)
+        if window is None:
+            time.sleep(0.02)
+    return app, window, time.monotonic() - start
+
+
+def quit_with_ctrl_q(app: subprocess.Popen, window: str, env: dict[str, str], log: Path) -> None:
+    subprocess.run(["xdotool", "windowfocus", "--sync", window], env=env, check=True, timeout=30)
+    subprocess.run(["xdotool", "key", "ctrl+q"], env=env, check=True, timeout=30)
+    try:
+        rc = app.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        app.kill()
+        raise SmokeFailure("Ctrl+Q did not close the window within 30 s") from None
+    if rc != 0:
+        raise SmokeFailure(f"the window exited {rc} after Ctrl+Q: {tail(log)}")
+    if "Traceback" in log.read_text(encoding="utf-8", errors="replace"):
+        raise SmokeFailure(f"the window logged a traceback: {tail(log)}")
+
+
 def check_window(exe: Path, env: dict[str, str], home: Path, args: argparse.Namespace, report: dict) -> None:
+    """No argument: the window's start-up time, then Ctrl+Q. With the clip: analysis in the window, a
+    screenshot (the status bar names the provider), then Ctrl+Q."""
     for tool in ("Xvfb", "xdotool"):
         if shutil.which(tool) is None:
             raise SmokeFailure(f"{tool} is not installed (apt-get install xvfb xdotool)")
     display = free_display()
-    xvfb = subprocess.Popen(["Xvfb", f":{display}", "-screen", "0", "1280x800x24", "-nolisten", "tcp"],
+    xvfb = subprocess.Popen(["Xvfb", f":{display}", "-screen", "0", "1920x1080x24", "-nolisten", "tcp", "-noreset"],
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    app = None
+    apps: list[subprocess.Popen] = []
     try:
         deadline = time.monotonic() + 10
         while not Path(f"/tmp/.X11-unix/X{display}").exists():
@@ -207,19 +243,21 @@ def check_window(exe: Path, env: dict[str, str], home: Path, args: argparse.Name
                 raise SmokeFailure("Xvfb did not start")
             time.sleep(0.05)
         genv = {**env, "DISPLAY": f":{display}"}
-        log = (home / "window.log").open("w")
-        start = time.monotonic()
-        app = subprocess.Popen([str(exe)], env=genv, cwd=home, stdout=log, stderr=subprocess.STDOUT)
-        window = None
-        while window is None:
-            if app.poll() is not None:
-                raise SmokeFailure(f"the window exited {app.returncode} before showing: {tail(home / 'window.log')}")
-            if time.monotonic() - start > 120:
-                raise SmokeFailure("no emodesk window within 120 s")
-            window = visible_window(genv)
-            if window is None:
-                time.sleep(0.02)
-        report["window_seconds"] = round(time.monotonic() - start, 2)
+
+        app, window, seconds = launch_window(exe, genv, home, [], "window")
+        apps.append(app)
+        report["window_seconds"] = round(seconds, 2)
+        if shutil.which("xprop"):  # the window icon from resources/icons reached the window manager
+            prop = subprocess.run(["xprop", "-id", window, "_NET_WM_ICON"], env=genv, capture_output=True,
+                                  text=True, check=False).stdout
+            report["window_icon"] = "=" in prop and "not found" not in prop
+            if not report["window_icon"]:
+                raise SmokeFailure("the window has no icon (_NET_WM_ICON)")
+        time.sleep(1.0)
+        quit_with_ctrl_q(app, window, genv, home / "window.log")
+
+        app, window, _ = launch_window(exe, genv, home, [str(args.clip)], "window-clip")
+        apps.append(app)
         time.sleep(args.window_seconds)
         args.screenshot.parent.mkdir(parents=True, exist_ok=True)
         grab = ("import sys; from PySide6.QtGui import QGuiApplication; a = QGuiApplication(sys.argv[:1]); "
@@ -227,22 +265,41 @@ def check_window(exe: Path, env: dict[str, str], home: Path, args: argparse.Name
         shot_env = {**genv, "QT_QPA_PLATFORM": "xcb"}
         subprocess.run([sys.executable, "-c", grab, str(args.screenshot)], env=shot_env, check=True, timeout=60)
         report["screenshot"] = str(args.screenshot)
-        subprocess.run(["xdotool", "windowfocus", "--sync", window], env=genv, check=True, timeout=30)
-        subprocess.run(["xdotool", "key", "ctrl+q"], env=genv, check=True, timeout=30)
-        try:
-            rc = app.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            raise SmokeFailure("Ctrl+Q did not close the window within 30 s") from None
-        if rc != 0:
-            raise SmokeFailure(f"the window exited {rc} after Ctrl+Q: {tail(home / 'window.log')}")
-        if "Traceback" in (home / "window.log").read_text(encoding="utf-8", errors="replace"):
-            raise SmokeFailure(f"the window logged a traceback: {tail(home / 'window.log')}")
+        quit_with_ctrl_q(app, window, genv, home / "window-clip.log")
     finally:
-        if app is not None and app.poll() is None:
-            app.kill()
-            app.wait()
+        for app in apps:
+            if app.poll() is None:
+                app.kill()
+                app.wait()
         xvfb.terminate()
         xvfb.wait()
+
+
+def check_contents(bundle: Path, variant: str, report: dict) -> None:
+    """What ships: the licences name every model and package, no CUDA libraries in a CPU build, no test or
+    training packages, the desktop entry and icons beside the executable."""
+    internal = bundle / "_internal" if (bundle / "_internal").is_dir() else bundle
+    licences = (bundle / "THIRD_PARTY_LICENSES").read_text(encoding="utf-8")
+    info = json.loads((bundle / "BUILD-INFO.json").read_text(encoding="utf-8"))
+    if info["variant"] != variant:
+        raise SmokeFailure(f"BUILD-INFO.json says a {info['variant']} build, expected {variant}")
+    for model in info["models"]:
+        if f"- {model['id']} (" not in licences or model["sha256"] not in licences:
+            raise SmokeFailure(f"THIRD_PARTY_LICENSES does not list the bundled model {model['id']}")
+    for package in ("numpy", "onnxruntime", "opencv-python-headless", "PySide6", "pyqtgraph", "Python"):
+        if package.lower() not in licences.lower():
+            raise SmokeFailure(f"THIRD_PARTY_LICENSES does not list {package}")
+    for unwanted in ("pytest", "torch", "jsonschema", "onnx"):
+        if (internal / unwanted).exists():
+            raise SmokeFailure(f"the bundle contains {unwanted}, which is no run-time dependency")
+    cuda = sorted(p.name for p in internal.rglob("*") if support.is_cuda_binary(str(p.relative_to(internal))))
+    report["cuda_libraries"] = len(cuda)
+    if variant == "cpu" and cuda:
+        raise SmokeFailure(f"the CPU build contains CUDA libraries: {', '.join(cuda[:5])}")
+    if sys.platform.startswith("linux"):
+        for name in ("emodesk.desktop", "install-desktop-entry.sh", "icons/emodesk.svg", "icons/emodesk-256.png"):
+            if not (bundle / name).is_file():
+                raise SmokeFailure(f"the bundle has no {name}")
 
 
 def tail(path: Path, lines: int = 3) -> str:
@@ -276,6 +333,7 @@ def main(argv: list[str] | None = None) -> int:
             raise SmokeFailure(f"{exe}: no bundle (build it first, or drop --no-build)")
         report["bundle_bytes"] = folder_size(exe.parent)
         report["bundle_mib"] = round(report["bundle_bytes"] / 2**20, 1)
+        check_contents(exe.parent, report["variant"], report)
         with tempfile.TemporaryDirectory(prefix="emodesk-smoke-") as tmp:
             home = Path(tmp) / "home"
             home.mkdir()
@@ -290,7 +348,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.report:
             args.report.parent.mkdir(parents=True, exist_ok=True)
             args.report.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
-    for key in ("bundle_mib", "build_seconds", "version_seconds", "window_seconds", "analyze_seconds", "frames",
+    for key in ("bundle_mib", "build_seconds", "version_seconds", "window_seconds", "window_icon", "analyze_seconds", "frames",
                 "faces", "bundled_models", "providers_line", "screenshot"):
         if key in report:
             print(f"{key:>16}: {report[key]}")
