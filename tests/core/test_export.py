@@ -363,3 +363,21 @@ def test_sampled_sessions_hold_overlays_until_the_next_analysed_frame(analysed: 
     overlays = [diff(i) for i in (0, 3, 4, 97, 104)]  # analysed, held, held, held, held after the last (100)
     after = [diff(i) for i in (120, 200, 249)]  # the analysis ended at 100: written as they are
     assert min(overlays) > 3 * max(after), (overlays, after)
+
+
+def test_long_tables_continue_on_new_pages_inside_the_page(tmp_path: Path) -> None:
+    doc = synthetic()
+    frames = [{**f, "index": i, "time_s": round(i / 10, 6)} for i, f in enumerate(doc["frames"] * 100)]
+    doc = dict(doc, frames=frames, source={**doc["source"], "frame_count": len(frames)})
+    events = [Event(0.3 * k, f"trial {k}", source="file") for k in range(120)]
+    path = write_report(doc, tmp_path / "r.pdf", events=events)
+    # only the text inside the A4 page box (595 x 842 pt): a table running off the page would lose rows
+    inside = subprocess.run(["pdftotext", "-r", "72", "-x", "0", "-y", "0", "-W", "595", "-H", "842", str(path), "-"],
+                            capture_output=True, text=True, check=True).stdout.split("\f")[:-1]  # fmt: skip
+    event_pages = [page for page in inside if "Emotions within each event" in page]
+    assert len(event_pages) >= 3
+    text = "".join(event_pages)
+    for face in (4, 5):
+        assert f"Face #{face}" in text
+    assert all(f"trial {k} (" in text for k in range(120))  # every event row of face 4 or 5 is on a page
+    assert "… and" in inside[0]  # the overview lists as many events as fit, then says how many more

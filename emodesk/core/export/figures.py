@@ -23,6 +23,7 @@ EVENT_COLOUR = "#333333"
 BASELINE_COLOUR = "#9aa5b1"
 POSITIVE_COLOUR = "#2e9e5b"
 NEGATIVE_COLOUR = "#d1495b"
+MAX_POINTS = 2000  # per line on a page; longer series are drawn as means of equal runs
 MAX_EVENT_NAMES = 15  # more event lines than this are drawn without their names (they would overlap)
 
 
@@ -37,12 +38,13 @@ def draw_events(ax: Axes, view: SessionView, *, names: bool = True) -> None:
     if view.baseline is not None:
         ax.axvspan(view.baseline.start_s, view.baseline.end_s, color=BASELINE_COLOUR, alpha=0.18, lw=0, zorder=0)
     top = blended_transform_factory(ax.transData, ax.transAxes)
-    named = names and len(view.spans) <= MAX_EVENT_NAMES
+    named = len(view.spans) <= MAX_EVENT_NAMES
     for span in view.spans:
         if span.event.duration_s:
             ax.axvspan(span.start_s, span.end_s, color=EVENT_COLOUR, alpha=0.06, lw=0, zorder=0)
-        ax.axvline(span.start_s, color=EVENT_COLOUR, lw=0.8, ls="--", zorder=1)
-        if named:
+        # many events: fainter lines, so that the curves stay visible between them
+        ax.axvline(span.start_s, color=EVENT_COLOUR, lw=0.8 if named else 0.4, ls="--", alpha=1.0 if named else 0.4, zorder=1)
+        if named and names:
             ax.text(span.start_s, 0.98, f" {span.event.label}", transform=top, fontsize=6.5, color=EVENT_COLOUR,
                     va="top", ha="left", rotation=90, clip_on=True)  # fmt: skip
 
@@ -53,12 +55,37 @@ def _time_axis(ax: Axes, view: SessionView) -> None:
     ax.grid(True, lw=0.3, alpha=0.5)
 
 
+def _thin(t: np.ndarray, *ys: np.ndarray, max_points: int = MAX_POINTS) -> tuple[np.ndarray, ...]:
+    """Long series as the means of ``max_points`` equal runs of samples: an hour at 30 fps is 108,000
+    points per line, more than a page can show, and a PDF that large renders slowly in every viewer."""
+    if len(t) <= max_points:
+        return (t, *ys)
+    edges = np.linspace(0, len(t), max_points + 1).astype(int)
+    out = [np.add.reduceat(t, edges[:-1]) / np.diff(edges)]
+    with np.errstate(invalid="ignore"):
+        for y in ys:
+            finite = ~np.isnan(y)
+            sums = np.add.reduceat(np.where(finite, y, 0.0), edges[:-1])
+            counts = np.add.reduceat(finite.astype(float), edges[:-1])
+            out.append(np.where(counts > 0, sums / np.maximum(counts, 1), np.nan))
+    return tuple(out)
+
+
+def _break_gaps(view: SessionView, t: np.ndarray, *ys: np.ndarray) -> tuple[np.ndarray, ...]:
+    """A NaN between samples further apart than a few analysed frames (or a 500th of the session), so a
+    face that left and came back is drawn as two lines, not one bridging the time it was away."""
+    if len(t) < 2:
+        return (t, *ys)
+    gap = max(3 * view.frame_step_s, view.duration_s / 500)
+    cuts = np.nonzero(np.diff(t) > gap)[0] + 1
+    return tuple(np.insert(a.astype(float), cuts, np.nan) for a in (t, *ys))
+
+
 def draw_timeline(ax: Axes, view: SessionView, face_id: int, *, values: str = "smoothed", legend: bool = True) -> None:
     """Probability of each emotion over time for one face (``values``: smoothed or calibrated)."""
     series = view.series(face_id)
-    t = series["time_s"]
-    for label in view.labels:
-        y = series[f"{values}_{label}"]
+    t, *ys = _break_gaps(view, *_thin(series["time_s"], *(series[f"{values}_{label}"] for label in view.labels)))
+    for label, y in zip(view.labels, ys):
         if np.isnan(y).all():
             continue
         ax.plot(t, y, color=emotion_colour(label), lw=1.1, label=label, marker="." if len(t) < 3 else None)
@@ -73,7 +100,7 @@ def draw_timeline(ax: Axes, view: SessionView, face_id: int, *, values: str = "s
 def draw_valence(ax: Axes, view: SessionView, face_id: int) -> None:
     """Valence over time, green above zero and red below."""
     series = view.series(face_id)
-    t, v = series["time_s"], series["valence"]
+    t, v = _break_gaps(view, *_thin(series["time_s"], series["valence"]))
     ax.axhline(0, color="#777777", lw=0.6)
     if not np.isnan(v).all():
         ax.plot(t, v, color="#222222", lw=1.0, marker="." if len(t) < 3 else None)
@@ -199,33 +226,30 @@ def distribution_figure(view: SessionView, face_id: int) -> Figure:
 
 
 def event_means_rows(view: SessionView, face_id: int) -> tuple[list[str], list[list[str]]]:
-    """Rows: the reference (baseline, or the whole session without one), then each event, with the mean
-    smoothed probability of each emotion and the mean valence; event rows show the difference from the
-    reference in brackets."""
+    """Rows: the reference (the baseline, or the whole session without one), then each event, with the
+    mean smoothed probability of each emotion in percent and the mean valence; event rows add, in
+    brackets, the difference from the reference (percentage points; valence units)."""
     ref_name, ref_means, ref_valence = view.reference_means(face_id)
-    header = ["interval", "frames", *[label[:5] for label in view.labels], "valence"]
-    reference = [ref_name, "", *[_num(ref_means[label], 2) for label in view.labels], _num(ref_valence, 2)]
+    header = ["interval", "frames", *[f"{label[:5]} %" for label in view.labels], "valence"]
+    reference = [ref_name, "", *[_pct(ref_means[label]) for label in view.labels], _num(ref_valence, 2)]
     rows = [reference]
     for label, start, end, means, val, n in view.event_means(face_id):
         cells = [f"{label} ({start:.1f}-{end:.1f} s)", str(n)]
         for emotion in view.labels:
-            cells.append(_delta(means[emotion], ref_means[emotion]))
-        cells.append(_delta(val, ref_valence))
+            value, ref = means[emotion], ref_means[emotion]
+            cells.append(_pct(value) if value is None or ref is None else f"{_pct(value)} ({round(100 * (value - ref)):+d})")
+        cells.append(_num(val, 2) if val is None or ref_valence is None else f"{val:+.2f} ({val - ref_valence:+.2f})")
         rows.append(cells)
     return header, rows
 
 
 def event_table_widths(labels: int) -> list[float]:
     """Interval name, frame count, one column per emotion, valence."""
-    return [0.2, 0.06] + [0.64 / labels] * labels + [0.1]
+    return [0.25, 0.06] + [0.56 / labels] * labels + [0.13]
 
 
-def _delta(value: float | None, reference: float | None) -> str:
-    if value is None:
-        return "–"
-    if reference is None:
-        return f"{value:.2f}"
-    return f"{value:.2f} ({value - reference:+.2f})"
+def _pct(value: float | None) -> str:
+    return "–" if value is None else f"{100 * value:.0f}"
 
 
 def event_means_figure(view: SessionView, face_id: int) -> Figure:

@@ -95,9 +95,10 @@ class _Page:
         self.fig.text((MARGIN_IN + left) / self.w, 1 - (top + line * 0.8) / self.h, text, fontsize=size,
                       weight=weight, color=colour, va="baseline")  # fmt: skip
 
-    def lines(self, lines: Sequence[str], *, size: float = 8, width_chars: int = 110) -> None:
+    def lines(self, lines: Sequence[str], *, size: float = 8, width_chars: int = 110, indent: str = "") -> None:
+        """Each line wrapped to the page; ``indent`` starts its continuation lines (lists of items)."""
         for line in lines:
-            for part in textwrap.wrap(line, width_chars, subsequent_indent="    ") or [""]:
+            for part in textwrap.wrap(line, width_chars, subsequent_indent=indent) or [""]:
                 self.text(part, size=size, gap=0.0)
 
     def table(self, header: Sequence[str], rows: Sequence[Sequence[str]], *, size: float = 7.5,
@@ -149,7 +150,7 @@ class _Report:
             f"faces tracked: {len(view.summaries)}    face-frames: {view.face_count}",
         ])  # fmt: skip
         warnings = doc.get("warnings") or []
-        p.lines([f"warning: {w}" for w in warnings] or ["warnings: none"])
+        p.lines([f"warning: {w}" for w in warnings] or ["warnings: none"], indent="    ")
         p.take(0.08)
         p.text("Models", size=10, weight="bold", gap=0.06)
         models = doc.get("models") or []
@@ -250,37 +251,50 @@ class _Report:
         p.table(header, rows, colours=[figures.emotion_colour(label) for label in view.labels])
         p.lines(["mean confidence: mean top probability over the frames where that emotion was on top"], size=6.5)
 
+    def table_pages(self, p: _Page, title: str, header: Sequence[str], rows: Sequence[Sequence[str]], *,
+                    size: float = 7.5, widths: Sequence[float] | None = None) -> _Page:  # fmt: skip
+        """A table continued on new pages (header repeated) when it does not fit; returns the last page."""
+        row_h = size / 72 * 2.0
+        start = 0
+        while start < len(rows):
+            fit = int((p.room() - 0.15) / row_h) - 1
+            if fit < min(3, len(rows) - start):  # not even a few rows left here: start a fresh page
+                p = self.page(title)
+                continue
+            p.table(header, rows[start : start + fit], size=size, widths=widths)
+            start += fit
+        return p
+
     def other_faces(self, rest: Sequence[FaceSummary]) -> None:
-        p = self.page(f"Other faces ({len(rest)})")
+        title = f"Other faces ({len(rest)})"
+        p = self.page(title)
         p.lines([f"Faces seen less often than the {self.max_faces} above, most seen first."])
         p.take(0.05)
+        rows = [[f"#{s.face_id}", str(s.frames_seen), f"{s.time_on_screen_s:.2f}", f"{s.first_time_s:.2f}",
+                 f"{s.last_time_s:.2f}", s.most_common or "–", _signed(s.valence_mean)] for s in rest]  # fmt: skip
         header = ["face", "frames", "on screen (s)", "first (s)", "last (s)", "most common", "valence mean"]
-        rows_per_page = int((p.room() - 0.2) / (7.5 / 72 * 2.0)) - 1
-        for start in range(0, len(rest), rows_per_page):
-            if start:
-                p = self.page(f"Other faces (continued, from #{start + 1})")
-            p.table(header, [[f"#{s.face_id}", str(s.frames_seen), f"{s.time_on_screen_s:.2f}", f"{s.first_time_s:.2f}",
-                              f"{s.last_time_s:.2f}", s.most_common or "–", _signed(s.valence_mean)]
-                             for s in rest[start : start + rows_per_page]])  # fmt: skip
+        self.table_pages(p, f"{title}, continued", header, rows)
 
     def event_pages(self, faces: Sequence[FaceSummary]) -> None:
-        p = self.page("Emotions within each event")
+        title = "Emotions within each event"
+        p = self.page(title)
         p.lines([
-            ("Mean smoothed probability of each emotion and mean valence of each face while each event was active; in "
-             "brackets the difference from the face's baseline (or from its whole session when it has no baseline). "
-             "An event without a duration lasts until the next event starts."),
+            ("Mean smoothed probability of each emotion (%) and mean valence of each face while each event was active; "
+             "in brackets the difference from the face's baseline (percentage points; for valence, units), or from its "
+             "whole session when it has no baseline. An event without a duration lasts until the next event starts. "
+             "Events in which a face was not seen are left out of its table."),
         ])  # fmt: skip
         p.take(0.1)
+        widths = figures.event_table_widths(len(self.view.labels))
         for summary in faces:
             header, rows = figures.event_means_rows(self.view, summary.face_id)
             rows = [rows[0]] + [r for r in rows[1:] if r[1] != "0"]
             if len(rows) == 1:
                 continue
-            needed = (len(rows) + 1) * (6.5 / 72 * 2.0) + 0.4
-            if needed > p.room():
-                p = self.page("Emotions within each event (continued)")
+            if p.room() < 0.4 + 4 * (6.5 / 72 * 2.0):  # a heading never ends a page
+                p = self.page(f"{title}, continued")
             p.text(f"Face #{summary.face_id}", size=9.5, weight="bold", gap=0.05)
-            p.table(header, rows, size=6.5, widths=figures.event_table_widths(len(self.view.labels)))
+            p = self.table_pages(p, f"{title}, continued (face #{summary.face_id})", header, rows, size=6.5, widths=widths)
 
 
 def face_thumbnails(view: SessionView, face_ids: Sequence[int], size: int = THUMB_PX) -> dict[int, Any]:
