@@ -231,23 +231,28 @@ class _Report:
         p.y = max(p.y, head_top + thumb_in) + 0.25
 
         legend_w = 1.0
-        ax = p.axes(2.35, width=p.width - legend_w)
+        header, rows = figures.probability_table_rows(summary, view.labels)
+        # the charts share what the table and the gaps leave: the same page on A4 and on (shorter) Letter
+        table_h = (len(rows) + 1) * 7.5 / 72 * 2.0 + 0.08 + 0.15
+        gaps = 0.4 + 0.5 + 0.3
+        unit = (p.room() - table_h - gaps) / (2.35 + 1.25 + 2.0)
+        timeline_h, valence_h, dist_h = 2.35 * unit, 1.25 * unit, 2.0 * unit
+        ax = p.axes(timeline_h, width=p.width - legend_w)
         figures.draw_timeline(ax, view, summary.face_id)
         ax.set_title("emotion timeline (smoothed probabilities; dashed lines: events; grey band: baseline)", loc="left")
         ax.set_xlabel("")  # the valence chart below has the same time axis, labelled
         p.take(0.4)
-        ax = p.axes(1.25, width=p.width - legend_w)
+        ax = p.axes(valence_h, width=p.width - legend_w)
         figures.draw_valence(ax, view, summary.face_id)
         ax.set_title("valence = happiness − max(anger, disgust, fear, sadness)", loc="left")
         p.take(0.5)
         top = p.y
-        bars = p.axes(2.0, width=p.width * 0.55, top=top)
+        bars = p.axes(dist_h, width=p.width * 0.55, top=top)
         figures.draw_distribution_bars(bars, summary, view.labels)
         bars.set_title("top emotion per frame", loc="left")
-        pie = p.axes(2.0, left=p.width * 0.62, width=p.width * 0.38, top=top)
+        pie = p.axes(dist_h, left=p.width * 0.62, width=p.width * 0.38, top=top)
         figures.draw_distribution_pie(pie, summary, view.labels)
-        p.y = top + 2.0 + 0.3
-        header, rows = figures.probability_table_rows(summary, view.labels)
+        p.y = top + dist_h + 0.3
         p.table(header, rows, colours=[figures.emotion_colour(label) for label in view.labels])
         p.lines(["mean confidence: mean top probability over the frames where that emotion was on top"], size=6.5)
 
