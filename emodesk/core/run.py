@@ -500,8 +500,12 @@ class SessionRun:
 
         Mid-run the file says ``"status": "running"`` (a partial session) and the counts so far.
         """
+        running = self._ended is None and self._started is not None
+        # mid-run the worker keeps appending: read only what was on disk at this moment, so that the
+        # summary and frames[] describe the same frames
+        upto = self._journal.flushed_size() if running else None
         self._journal.flush()
-        self._write_session(path)
+        self._write_session(path, upto=upto)
         return Path(path)
 
     def finish(self, session_path: str | Path) -> Path:
@@ -516,7 +520,7 @@ class SessionRun:
         self._journal.path.unlink(missing_ok=True)
         return Path(session_path)
 
-    def _write_session(self, path: str | Path) -> dict[str, Any]:
+    def _write_session(self, path: str | Path, upto: int | None = None) -> dict[str, Any]:
         with self._lock:
             status, warnings = self._status, list(self._warnings)
         return write_session_from_journal(
@@ -526,6 +530,7 @@ class SessionRun:
             warnings=warnings,
             counts=self.counts.to_json(),
             wall_time_s=self.wall_time_s,
+            upto=upto,
         )
 
     def close(self) -> None:

@@ -261,6 +261,12 @@ class JournalWriter:
             self._unflushed = False
             self._readable = self._pos
 
+    def flushed_size(self) -> int:
+        """Flush, and return how many bytes of whole records are on disk now."""
+        self.flush()
+        with self._lock:
+            return self._readable if self._fh is not None else self._pos
+
     def make_readable(self, offset: int) -> None:
         """Make sure the line at ``offset`` can be read back from the file (no fsync: that is the timer's)."""
         with self._lock:
@@ -290,11 +296,13 @@ class JournalWriter:
             pass
 
 
-def read_journal(journal_path: str | Path) -> Iterator[dict[str, Any]]:
-    """Records of a journal; a torn line (the crash itself) is skipped."""
+def read_journal(journal_path: str | Path, upto: int | None = None) -> Iterator[dict[str, Any]]:
+    """Records of a journal (those starting before byte ``upto`` when given); a torn line is skipped."""
     journal_path = Path(journal_path)
     with journal_path.open("rb") as fh:
         for number, raw in enumerate(fh, 1):
+            if upto is not None and fh.tell() > upto:
+                break  # a line another thread is still appending: not part of this read
             if not raw.strip():
                 continue
             try:
@@ -371,11 +379,14 @@ def write_session_from_journal(
     warnings: Iterable[str] | None = None,
     counts: Mapping[str, int] | None = None,
     wall_time_s: float | None = None,
+    upto: int | None = None,
 ) -> dict[str, Any]:
     """Build the session JSON from a journal (after a normal finish, or to recover from a crash).
 
     ``status``/``warnings``/``counts``/``wall_time_s`` come from the journal's end record when not
     given; a journal without one (a crash) gives ``"status": "recovered"``. Accepts str or Path.
+    ``upto`` reads only the journal's first ``upto`` bytes (a journal still being written: a save mid-run);
+    then ``counts`` are taken for drops and skips, and ``processed`` is the frames read.
     Returns the document without its ``frames`` (summary, faces, timings) for the caller to report.
     """
     journal_path, session_path = Path(journal_path), Path(session_path)
@@ -386,7 +397,7 @@ def write_session_from_journal(
     events: list[dict[str, Any]] = []
     seen: set[int] = set()
     try:
-        for record in read_journal(journal_path):
+        for record in read_journal(journal_path, upto):
             kind = record.get("type")
             if kind == "header":
                 header = record
@@ -408,6 +419,9 @@ def write_session_from_journal(
         end = {"status": "recovered", "warnings": [f"recovered from {journal_path.name} after an unclean exit"]}
     if counts is None:
         counts = end.get("counts")
+    if counts is not None and upto is not None:
+        dropped, skipped = int(counts["dropped"]), int(counts["skipped"])
+        counts = {"delivered": summary.frames + dropped + skipped, "processed": summary.frames, "dropped": dropped, "skipped": skipped}
     if counts is None:
         # a crash: counts as of the last checkpoint, with every frame found in the journal processed
         base = checkpoint or {"dropped": summary.dropped, "skipped": 0}
@@ -444,7 +458,7 @@ def write_session_from_journal(
         out.write(head[:-2] + ',\n "frames": [')
         first = True
         seen.clear()
-        for record in read_journal(journal_path):
+        for record in read_journal(journal_path, upto):
             if record.get("type") != "frame" or record["index"] in seen:
                 continue
             seen.add(record["index"])

@@ -261,6 +261,27 @@ def test_save_mid_run_is_a_partial_running_session(tmp_path: Path) -> None:
     run.discard()
 
 
+def test_saves_while_frames_keep_arriving_are_each_consistent(tmp_path: Path) -> None:
+    """The window exports while the worker appends: each file's summary describes exactly its frames."""
+    # a little time per frame, so that the run is still going when the saves happen, on any machine
+    run = make_run(tmp_path, [frame(i, (face(1, 0.9),)) for i in range(3000)], on_result=lambda r: time.sleep(0.0005))
+    worker = threading.Thread(target=run.run, name="emodesk-test-run")
+    worker.start()
+    sizes = []
+    try:
+        while worker.is_alive() and len(sizes) < 20:
+            data = validate(run.save(tmp_path / "mid.session.json"))
+            n = len(data["frames"])
+            assert data["frames_processed"] == n == data["counts"]["processed"]
+            assert [f["index"] for f in data["frames"]] == list(range(n))
+            assert sum(f["frames_seen"] for f in data["faces"]) == n
+            sizes.append(n)
+    finally:
+        worker.join(30)
+    assert any(0 < n < 3000 for n in sizes), sizes  # at least one save happened mid-run
+    run.discard()
+
+
 # ------------------------------------------------------------------------------------------- recovery
 
 
