@@ -34,6 +34,7 @@ __all__ = [
     "OnnxModel",
     "register",
     "round_size",
+    "round_up",
     "softmax",
 ]
 
@@ -203,9 +204,14 @@ class EmotionClassifier(OnnxModel):
         self.classify(frame, [Detection(box=(16.0, 16.0, 112.0, 120.0), score=1.0, landmarks=pts)])
 
 
+def round_up(value: int, multiple: int) -> int:
+    """The smallest multiple of ``multiple`` that is at least ``value``: the one rounding rule of the package."""
+    return -(-int(value) // multiple) * multiple
+
+
 def round_size(size: Sequence[int], multiple: int = 32) -> tuple[int, int]:
     """``(w, h)`` rounded up to multiples of ``multiple``: graphs with strides up to 32 need that."""
-    w, h = (max(multiple, -(-int(v) // multiple) * multiple) for v in size)
+    w, h = (max(multiple, round_up(int(v), multiple)) for v in size)
     if (w, h) != (int(size[0]), int(size[1])):
         log.info("detector input size %sx%s rounded up to %sx%s", size[0], size[1], w, h)
     return w, h

@@ -10,7 +10,7 @@ import logging
 from collections.abc import Mapping
 from typing import Any
 
-import emodesk.inference.classifiers  # noqa: F401 - registers the emotion families
+import emodesk.inference.classifiers  # registers the emotion families
 import emodesk.inference.detectors  # noqa: F401 - registers the detector families
 from emodesk.errors import ModelError
 from emodesk.inference import manifest as manifest_mod

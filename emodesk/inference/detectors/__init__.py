@@ -1,5 +1,5 @@
 """Face detector adapters; importing this package registers every detector family."""
 
-from emodesk.inference.detectors import scrfd, yunet  # noqa: F401 - imported for their @register
+from emodesk.inference.detectors import scrfd, yunet  # imported for their @register
 
 __all__ = ["scrfd", "yunet"]

@@ -3,23 +3,18 @@
 from __future__ import annotations
 
 import logging
-import math
 from dataclasses import dataclass
 
 import cv2
 import numpy as np
 
-from emodesk.inference.base import FaceDetector
+from emodesk.inference.base import FaceDetector, round_up
 from emodesk.inference.types import Detection
 
 log = logging.getLogger(__name__)
 
 # cap on boxes entering NMS (as OpenCV's FaceDetectorYN top_k); only reached with absurdly low thresholds
 PRE_NMS_TOP_K = 5000
-
-
-def round_up(value: int, multiple: int) -> int:
-    return int(math.ceil(value / multiple) * multiple)
 
 
 def as_bgr(frame: np.ndarray) -> np.ndarray:
