@@ -11,6 +11,8 @@ from pathlib import Path
 import cv2
 import pytest
 
+from emodesk.inference.manifest import load_manifest, parse_manifest
+from tests.conftest import REPO
 from tests.core.test_evaluate import Sample, make_jaffe_sample
 
 
@@ -107,3 +109,40 @@ def test_bad_options_are_usage_errors(sample: Sample, bad: list[str]) -> None:
 def test_output_folder_must_exist(sample: Sample, tmp_path: Path) -> None:
     run = emodesk("eval", sample.folder, "--out", tmp_path / "no" / "r.json", "--emotion", "mini_xception")
     assert run.returncode == 1 and len(error_lines(run.stderr)) == 1
+
+
+def test_eval_reports_calibration_and_draws_the_reliability_diagram(sample: Sample, tmp_path: Path) -> None:
+    out, png = tmp_path / "report.json", tmp_path / "reliability.png"
+    run = emodesk("eval", sample.folder, "--emotion", "mini_xception", "--device", "cpu", "--out", out,
+                  "--reliability-png", png, "-q")
+    assert run.returncode == 0, run.stderr
+    data = json.loads(out.read_text())
+    assert {"ece", "nll", "brier"} <= set(data)
+    assert 0 <= data["ece"] <= 1 and data["nll"] > 0 and 0 <= data["brier"] <= 2
+    assert data["temperature"] == load_manifest().get("mini_xception").temperature
+    assert data["calibration"]["n"] == sample.readable - 1  # the contempt image has no label the model has
+    assert "ECE" in run.stdout
+    image = cv2.imread(str(png))
+    assert image is not None and image.shape[0] > 500
+    uncalibrated = emodesk("eval", sample.folder, "--emotion", "mini_xception", "--device", "cpu", "--out",
+                           tmp_path / "raw.json", "--uncalibrated", "-q")
+    assert uncalibrated.returncode == 0, uncalibrated.stderr
+    raw = json.loads((tmp_path / "raw.json").read_text())
+    assert raw["temperature"] is None and raw["accuracy"] == data["accuracy"] and raw["nll"] != data["nll"]
+
+
+def test_models_calibrate_fits_and_writes_only_where_told(sample: Sample, tmp_path: Path) -> None:
+    manifest = REPO / "models" / "manifest.json"
+    before = manifest.read_bytes()
+    dry = emodesk("models", "calibrate", "mini_xception", "--data", sample.folder, "--dry-run")
+    assert dry.returncode == 0, dry.stderr
+    assert "temperature" in dry.stdout and "T = 1" in dry.stdout and "ECE" in dry.stdout
+    assert manifest.read_bytes() == before
+    copy = tmp_path / "manifest.json"
+    copy.write_bytes(before)
+    run = emodesk("models", "calibrate", "mini_xception", "--data", sample.folder, "--manifest", copy)
+    assert run.returncode == 0, run.stderr
+    fitted = parse_manifest(copy).get("mini_xception").temperature
+    assert fitted is not None and fitted > 0 and f"wrote temperature {fitted}" in run.stdout
+    assert manifest.read_bytes() == before
+    assert emodesk("models", "calibrate", "yunet_n", "--data", sample.folder).returncode == 1
