@@ -44,7 +44,7 @@ import logging
 import threading
 import time
 from array import array
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from enum import Enum
 from pathlib import Path
@@ -121,7 +121,12 @@ class RunCounts:
 
 @dataclass(frozen=True)
 class FaceSnapshot:
-    """One face track as the session sees it now (what the face and summary panels display)."""
+    """One face track's statistics: what the face and summary panels display, for a running session
+    (``SessionRun.snapshot().faces``) and a saved one (``Session.faces``) alike.
+
+    Built from the session file's ``faces[]`` record (:meth:`from_json`), so the panels show exactly the
+    numbers the file holds.
+    """
 
     id: int
     first_frame: int
@@ -129,12 +134,31 @@ class FaceSnapshot:
     first_time_s: float
     last_time_s: float
     frames_seen: int
-    on_screen_s: float  # media time continuously visible (gaps over MAX_GAP_S not counted)
-    emotion: str | None  # in the latest frame it was seen in
-    confidence: float
-    most_common: str | None  # the dominant emotion over the session so far
+    on_screen_s: float | None  # media time continuously visible (None: a session written before it was kept)
+    most_common: str | None  # the dominant emotion over the session (so far)
     dominant_counts: FrozenMap  # label -> frames in which it was the face's top emotion
     mean_probs: FrozenMap
+    mean_confidence: FrozenMap  # label -> mean confidence over the frames it was the top emotion
+    emotion: str | None = None  # a running session: the emotion in the latest frame it was seen in
+    confidence: float = 0.0
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any], *, emotion: str | None = None, confidence: float = 0.0) -> FaceSnapshot:
+        return cls(
+            id=int(data["id"]),
+            first_frame=int(data["first_frame"]),
+            last_frame=int(data["last_frame"]),
+            first_time_s=float(data["first_time_s"]),
+            last_time_s=float(data["last_time_s"]),
+            frames_seen=int(data["frames_seen"]),
+            on_screen_s=None if data.get("on_screen_s") is None else float(data["on_screen_s"]),
+            most_common=data.get("most_common"),
+            dominant_counts=FrozenMap(data.get("dominant_counts", {})),
+            mean_probs=FrozenMap(data.get("mean_probs", {})),
+            mean_confidence=FrozenMap(data.get("mean_confidence", {})),
+            emotion=emotion,
+            confidence=confidence,
+        )
 
 
 @dataclass(frozen=True)
@@ -203,6 +227,7 @@ class SessionRun:
         self._status = RunStatus.RUNNING
         self._error: str | None = None
         self._duplicates = 0
+        self._last_time_s: float | None = None  # media time of the highest analysed index
         self._version = 0
         self._started: float | None = None
         self._ended: float | None = None
@@ -360,6 +385,8 @@ class SessionRun:
             offset = self._journal.write({**record, "type": "frame"})
             self._indices.insert(pos, index)
             self._offsets.insert(pos, offset)
+            if pos == len(self._indices) - 1:
+                self._last_time_s = result.time_s
             self._summary.add(record)
             self._version += 1
 
@@ -455,34 +482,16 @@ class SessionRun:
         """A frozen view for panels and status bars; safe to call from any thread at any time."""
         with self._lock:
             faces = tuple(
-                FaceSnapshot(
-                    id=tid,
-                    first_frame=s.first_frame,
-                    last_frame=s.last_frame,
-                    first_time_s=s.first_time_s,
-                    last_time_s=s.last_time_s,
-                    frames_seen=s.frames_seen,
-                    on_screen_s=s.on_screen_s,
-                    emotion=s.emotion,
-                    confidence=s.confidence,
-                    most_common=s.most_common,
-                    dominant_counts=FrozenMap({label: s.dominant.get(label, 0) for label in self.labels}),
-                    mean_probs=FrozenMap(
-                        {label: s.prob_sums.get(label, 0.0) / max(s.frames_seen, 1) for label in self.labels}
-                    ),
-                )
-                for tid, s in sorted(self._summary.faces.items())
+                FaceSnapshot.from_json(stats.to_json(self.labels), emotion=stats.emotion, confidence=stats.confidence)
+                for _, stats in sorted(self._summary.faces.items())
             )
             last = self._indices[-1] if self._indices else None
-            last_time = None
-            if last is not None:
-                last_time = max((f.last_time_s for f in faces if f.last_frame == last), default=None)
             return RunSnapshot(
                 status=self._status,
                 counts=self.counts,
                 faces=faces,
                 last_index=last,
-                last_time_s=last_time,
+                last_time_s=self._last_time_s,
                 elapsed_s=0.0 if self._started is None else (self._ended or time.monotonic()) - self._started,
                 expected_frames=self.source.info.frame_count,
                 analysis=FrozenMap(self.analysis),

@@ -18,7 +18,7 @@ from typing import Any, overload
 
 from emodesk.core.events import Event
 from emodesk.core.results import FrameResult, FrozenMap
-from emodesk.core.run import RunCounts, RunStatus
+from emodesk.core.run import FaceSnapshot, RunCounts, RunStatus
 from emodesk.core.session import read_session_json
 from emodesk.core.sources import SourceInfo
 from emodesk.errors import EmodeskError
@@ -33,43 +33,14 @@ def _freeze(value: Any) -> Any:
     return value
 
 
-@dataclass(frozen=True)
-class SessionFace:
-    """One face track's summary as the session file stores it (``faces[]``)."""
-
-    id: int
-    first_frame: int
-    last_frame: int
-    first_time_s: float
-    last_time_s: float
-    frames_seen: int
-    on_screen_s: float | None  # None in sessions written before it was recorded
-    dominant_counts: FrozenMap
-    most_common: str | None
-    mean_probs: FrozenMap
-    mean_confidence: FrozenMap
-
-    @classmethod
-    def from_json(cls, data: Mapping[str, Any]) -> SessionFace:
-        return cls(
-            id=int(data["id"]),
-            first_frame=int(data["first_frame"]),
-            last_frame=int(data["last_frame"]),
-            first_time_s=float(data["first_time_s"]),
-            last_time_s=float(data["last_time_s"]),
-            frames_seen=int(data["frames_seen"]),
-            on_screen_s=None if data.get("on_screen_s") is None else float(data["on_screen_s"]),
-            dominant_counts=FrozenMap(data.get("dominant_counts", {})),
-            most_common=data.get("most_common"),
-            mean_probs=FrozenMap(data.get("mean_probs", {})),
-            mean_confidence=FrozenMap(data.get("mean_confidence", {})),
-        )
+# a saved session's faces are the same type a running session's snapshot gives (one set of numbers)
+SessionFace = FaceSnapshot
 
 
 class Frames(Sequence[FrameResult]):
     """The session's frames in index order, as FrameResults built when read (a long session stays small)."""
 
-    __slots__ = ("_records", "_indices")
+    __slots__ = ("_indices", "_records")
 
     def __init__(self, records: Sequence[Mapping[str, Any]]) -> None:
         self._records = tuple(records)
