@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import logging
 import os
+import shutil
 import socket
 import tempfile
 import threading
@@ -124,11 +125,15 @@ def connect(address: str) -> bool:
     quiet = {"logging_level": logging.WARNING, "log_to_driver": False}  # workers' logs stay in Ray's log files
     try:
         if address == "local":
-            ray.init(include_dashboard=False, **quiet)
+            # "local" always starts a new Ray, even where `ray start` already runs one (that is "auto")
+            ray.init(address="local", include_dashboard=False, **quiet)
             return True
         ray.init(address=address, **quiet)
     except Exception as exc:  # Ray raises ConnectionError, RuntimeError, ValueError, ... for one cause
         first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        if address.startswith("ray://") and "RAY_AUTH_MODE" not in os.environ:
+            # Ray >= 2.5x clusters started with `ray start` want a token from Ray Client drivers
+            first += " (if the cluster uses token authentication: RAY_AUTH_MODE=token and its token, see README)"
         raise EmodeskError(f"cannot reach the Ray cluster at {address!r}: {first}") from exc
     return False
 
@@ -157,6 +162,7 @@ class _Worker:
             error = str(exc)
             log.exception("worker could not load its models")
         models = tuple(self._pipeline.models) if self._pipeline is not None else ()
+        _remove_dead_workers_folders()
         self.info = WorkerInfo(os.getpid(), socket.gethostname(), models, error)
 
     def ready(self) -> WorkerInfo:
@@ -171,18 +177,54 @@ class _Worker:
         with self._lock:
             self._frames = (done, expected)
 
-    def analyze(self, target: str, session_name: str, run_options: dict[str, Any]) -> tuple[AnalysisOutcome, bytes | None, WorkerInfo]:
-        """Run one input exactly as a local ``emodesk analyze`` does; the session comes back as bytes."""
+    def analyze(
+        self, target: str, session_name: str, run_options: dict[str, Any], cwd: str
+    ) -> tuple[AnalysisOutcome, bytes | None, WorkerInfo]:
+        """Run one input exactly as a local ``emodesk analyze`` does; the session comes back as bytes.
+
+        A relative input is opened from the driver's working folder ``cwd`` where this machine has it
+        (the same machine, or a shared mount at the same place), so the session names it as a local run
+        would; elsewhere it fails as a missing file. One input at a time per worker: chdir is safe here.
+        """
         with self._lock:
             self._frames = (0, None)
         if self._pipeline is None:
             return AnalysisOutcome(target, "failed", error=self.info.error), None, self.info
-        with tempfile.TemporaryDirectory(prefix="emodesk-worker-") as tmp:
+        if os.path.isdir(cwd):
+            os.chdir(cwd)
+        with tempfile.TemporaryDirectory(prefix=f"{WORK_PREFIX}{os.getpid()}-") as tmp:
             outcome = analyze_source(
                 self._pipeline, target, Path(tmp) / session_name, stop=self._stop, progress=self._on_progress, **run_options
             )
             data = outcome.session_path.read_bytes() if outcome.session_path is not None else None
         return outcome, data, self.info
+
+
+WORK_PREFIX = "emodesk-worker-"  # + pid: a worker's temporary folder for the input it is analysing
+
+
+def _remove_dead_workers_folders() -> None:
+    """Delete the temporary folders of workers on this node that were killed mid-input (their input was
+    run again elsewhere); a live worker's folder is left alone."""
+    for folder in Path(tempfile.gettempdir()).glob(f"{WORK_PREFIX}*-*"):
+        pid = folder.name[len(WORK_PREFIX) :].split("-", 1)[0]
+        if pid.isdigit() and not _alive(int(pid)):
+            shutil.rmtree(folder, ignore_errors=True)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # exists, another user's
+        return True
+    return True
+
+
+def _is_camera(target: str) -> bool:
+    # the same test open_source makes: a worker's camera (if it has one) is not the one the user meant
+    return target.isdigit() or target.startswith("/dev/video")
 
 
 _actor_class: Any = None
@@ -359,10 +401,14 @@ def run_batch(
         while queue or running:
             while queue and idle:
                 task = queue.popleft()
+                if _is_camera(task.target):
+                    error = f"{task.target}: cameras are analysed on this machine, not on a cluster worker (leave out --cluster)"
+                    finish(task, AnalysisOutcome(task.target, "failed", error=error), None, None)
+                    continue
                 task.actor = idle.popleft()
                 task.pid = task.node = None
                 task.frames, task.expected = 0, None
-                ref = task.actor.analyze.remote(task.target, task.session_path.name, run_options)
+                ref = task.actor.analyze.remote(task.target, task.session_path.name, run_options, os.getcwd())
                 running[ref] = task
             if stop is not None and stop.is_set():
                 break

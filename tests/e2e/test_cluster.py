@@ -13,6 +13,7 @@ import os
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -23,7 +24,7 @@ from tests.conftest import REPO, VIDEOS
 
 ray = pytest.importorskip("ray", reason="the cluster extra is not installed: pip install -e '.[cluster]'")
 
-from emodesk.core.cluster import BatchProgress, ClusterOptions, run_batch  # noqa: E402
+from emodesk.core.cluster import WORK_PREFIX, BatchProgress, ClusterOptions, run_batch  # noqa: E402
 from emodesk.core.settings import Settings  # noqa: E402
 
 SCHEMA = json.loads((REPO / "resources" / "session.schema.json").read_text())
@@ -50,7 +51,7 @@ def error_lines(stderr: str) -> list[str]:
 @pytest.fixture(scope="module")
 def cluster() -> str:
     """A local Ray cluster for this module: 2 CPUs, no dashboard; its address for the CLI to join."""
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False)  # its own, even beside `ray start`
     try:
         yield ray.get_runtime_context().gcs_address
     finally:
@@ -128,6 +129,8 @@ def test_a_worker_killed_mid_input_still_gives_one_complete_session(cluster: str
     assert sorted(p.name for p in tmp_path.iterdir()) == ["facenet-pytorch_video.session.json", "liveportrait_d19.session.json"]
     data = load(tmp_path / f"{SLOWEST.stem}.session.json")
     assert data["frames"] == local_sessions[SLOWEST.stem]["frames"]
+    # the killed worker's temporary folder was cleared by the worker that replaced it
+    assert not list(Path(tempfile.gettempdir()).glob(f"{WORK_PREFIX}{killed[0]}-*"))
 
 
 def test_ctrl_c_cancels_the_running_inputs_keeps_the_finished_ones_and_exits_130(cluster: str, tmp_path: Path) -> None:
