@@ -17,9 +17,17 @@ code)::
     snap = run.snapshot()            # any thread: frozen RunSnapshot (status, counts, faces, last index, ...)
     run.record_at(index)             # FrameResult as stored for an analysed index, else None (from the
                                      #   journal via an offset index: memory stays bounded)
-    run.save(path)                   # write a session JSON now (during or after the run); journal kept
+    run.analysed_indices()           # every analysed index, ascending (a timeline of what is analysed)
+    run.save(path)                   # write a session JSON now (during or after the run); journal kept;
+                                     #   mid-run: "status": "running" and what was on disk at that moment
     run.finish(session_path)         # after run(): write the session JSON, delete the journal, close
-    run.close()                      # close, keeping the journal on disk (recoverable); run.discard() deletes it
+    run.close()                      # after run(): close, keeping the journal (recoverable); discard() deletes it
+    run.status, run.error, run.warnings, run.counts, run.frames, run.journal_path, run.journal_failed
+
+Every call but run() is thread-safe. Construction raises EmodeskError (SourceError, OutputError) when the
+source or the journal cannot be opened; run() itself never raises for a bad input or a full disk (status
+``failed``, ``error`` the one line), except KeyboardInterrupt, re-raised after the status is settled.
+The journal file is created exclusively: an existing journal is never overwritten.
 
 Rules it implements once:
 
