@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 from emodesk import __version__
-from emodesk.core.atomic import atomic_text_file, json_dumps
+from emodesk.atomic import atomic_text_file, json_dumps
 from emodesk.errors import OutputError
 
 log = logging.getLogger(__name__)

@@ -21,7 +21,7 @@ import pytest
 import emodesk
 from emodesk.core import session as session_mod
 from emodesk.core.analyze import analyze_source
-from emodesk.core.atomic import atomic_text_file, json_dumps, write_json
+from emodesk.atomic import atomic_text_file, json_dumps, write_json
 from emodesk.core.events import Event
 from emodesk.core.reader import SourceCounts
 from emodesk.core.results import FaceResult, FrameResult, StageTimings
@@ -431,6 +431,26 @@ def test_no_json_written_can_contain_nan_or_infinity(tmp_path: Path) -> None:
     data = json.loads((tmp_path / "n.session.json").read_text(), parse_constant=lambda token: pytest.fail(token))
     assert [f["index"] for f in data["frames"]] == [0] and "frame 1" in data["warnings"][-1]
     validate(tmp_path / "n.session.json")
+
+
+# Modules that still call json.dump(s) themselves (allow_nan defaults to True there): each must move to
+# emodesk.atomic.json_dumps / write_json and then leave this list; a new one fails the test below.
+NOT_YET_ON_THE_ONE_JSON_WRITER = {
+    "emodesk/inference/manifest.py",  # MODELS: set_temperature rewrites the manifest (also 0600: own mkstemp)
+    "emodesk/core/evaluate.py",  # MODELS: the eval report JSON
+}
+
+
+def test_every_json_file_is_written_by_the_one_nan_refusing_writer() -> None:
+    calls = {
+        str(path.relative_to(REPO))
+        for path in (REPO / "emodesk").rglob("*.py")
+        if path.name != "atomic.py"
+        # printing to stdout is not a file (emodesk models list --json)
+        and any("json.dump" in line and "print(" not in line for line in path.read_text().splitlines())
+    }
+    assert calls <= NOT_YET_ON_THE_ONE_JSON_WRITER, f"use emodesk.atomic.json_dumps/write_json in {sorted(calls - NOT_YET_ON_THE_ONE_JSON_WRITER)}"
+    assert calls == NOT_YET_ON_THE_ONE_JSON_WRITER, f"{sorted(NOT_YET_ON_THE_ONE_JSON_WRITER - calls)} moved over: take them off the list"
 
 
 @pytest.mark.parametrize("umask", [0o022, 0o077, 0o002])
