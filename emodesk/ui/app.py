@@ -77,7 +77,9 @@ def run_gui(path: str | None = None, *, theme: str = "auto") -> int:
     from emodesk.ui.main_window import MainWindow  # imports pyqtgraph: after the QApplication exists
 
     window = MainWindow()
-    window.closed.connect(app.quit)
+    # exit(), not quit(): quit() first asks every window to close, and a modal dialog that refuses (the
+    # recovery question has no Escape button) would keep the process alive after the main window closed
+    window.closed.connect(lambda: QApplication.exit(0))
     window.show()
     if path:
         window.open_path(path)

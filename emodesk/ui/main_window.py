@@ -438,6 +438,7 @@ class MainWindow(QMainWindow):
     @Slot(object)
     def _on_run_end(self, end: RunEnd) -> None:
         self.status.end_run()
+        self.status.busy.hide()  # a failed model load must not leave "Loading models…" spinning
         self.playback.set_frontier(None)
         if end.error:
             self.show_error(end.error)
@@ -757,6 +758,8 @@ class MainWindow(QMainWindow):
     # ----------------------------------------------------------------- recovery and closing
     def offer_recovery(self) -> None:
         for item in find_recoverable():
+            if self._closing:
+                return  # the window was closed meanwhile: no dialog may keep the process alive
             action, path = ask_about(self, item)
             if action == "save" and path is not None:
                 self.recover(item.journal, path)

@@ -20,6 +20,7 @@ from emodesk.ui.face_panel import (
     _face_crop,
 )
 from emodesk.ui.qt_image import bgr_to_qimage, bgr_to_qpixmap
+from tests.ui.snapshots import snapshot_of
 
 LABELS = ("anger", "happiness", "neutral", "sadness")
 
@@ -59,9 +60,12 @@ def panel(qtbot) -> FacePanel:
     return widget
 
 
-def feed(panel: FacePanel) -> None:
-    """Faces 1 and 2 for 10 frames at 10 fps (face 1: 7×happiness then 3×sadness); face 3 only in frames 0-1."""
+def feed(panel: FacePanel) -> list[FrameResult]:
+    """Faces 1 and 2 for 10 frames at 10 fps (face 1: 7×happiness then 3×sadness); face 3 only in frames 0-1.
+
+    The statistics come from a SessionRun's snapshot; the frame on screen is the last one."""
     img = frame_image()
+    results = []
     for i in range(10):
         faces = [
             face(1, "happiness" if i < 7 else "sadness", box=(10, 10, 50, 60), confidence=0.91),
@@ -69,8 +73,12 @@ def feed(panel: FacePanel) -> None:
         ]
         if i < 2:
             faces.append(face(3, "anger", box=(60, 60, 90, 100)))
-        panel.add_result(frame_result(i, faces), img)
+        results.append(frame_result(i, faces))
+    panel.show_frame(results[0], img)  # face 3's thumbnail: it is only in the first frames
+    panel.set_faces(snapshot_of(results, LABELS).faces)
+    panel.show_frame(results[-1], img)
     panel.refresh()
+    return results
 
 
 def row_texts(panel: FacePanel, row: int) -> dict[int, str]:
@@ -158,10 +166,10 @@ def test_thumbnails_are_set(panel):
 def test_thumbnail_taken_at_most_every_half_second(panel):
     img = frame_image()
     for i in range(10):  # 1 s at 10 fps
-        panel.add_result(frame_result(i, [face(1, "neutral")]), img)
+        panel.show_frame(frame_result(i, [face(1, "neutral")]), img)
     stats = panel._faces[1]
     assert stats.thumb_version == 2  # at 0.0 s and 0.5 s
-    panel.add_result(frame_result(10, [face(1, "neutral")]), None)  # no frame: keep the old crop
+    panel.show_frame(frame_result(10, [face(1, "neutral")]), None)  # no frame: keep the old crop
     assert stats.thumb_version == 2 and stats.thumb is not None
 
 
@@ -197,7 +205,7 @@ def test_select_highlights_without_emitting(panel, qtbot):
     with qtbot.assertNotEmitted(panel.faceSelected):
         panel.select(3)
         panel.refresh()
-        panel.add_result(frame_result(20, [face(3, "anger")]))  # face 3 visible again: it moves up
+        panel.show_frame(frame_result(20, [face(3, "anger")]))  # face 3 on screen again: it moves up
         panel.refresh()
         panel.select(None)
         panel.select(2)
@@ -210,7 +218,7 @@ def test_selection_follows_the_face_when_rows_reorder(panel, qtbot):
     feed(panel)
     panel.select(3)
     assert panel.row_of(3) == 3
-    panel.add_result(frame_result(20, [face(3, "anger")]))
+    panel.show_frame(frame_result(20, [face(3, "anger")]))
     panel.refresh()
     assert panel.track_ids() == [3, 1, 2]
     assert [i.row() for i in panel.table.selectionModel().selectedRows()] == [1]
@@ -241,14 +249,24 @@ def test_clear_empties(panel, qtbot):
     assert panel.table.rowCount() == 4
 
 
-def test_time_on_screen_ignores_long_absences_and_restarts(panel):
-    panel.add_result(FrameResult(0, 0.0, (face(1, "neutral"),)))
-    panel.add_result(FrameResult(1, 0.5, (face(1, "neutral"),)))
-    panel.add_result(FrameResult(2, 10.0, (face(1, "neutral"),)))  # away for 9.5 s: not counted
-    panel.add_result(FrameResult(3, 10.25, (face(1, "neutral"),)))
-    panel.add_result(FrameResult(0, 0.0, (face(1, "neutral"),)))  # time went backwards: nothing added
-    assert panel._faces[1].seen_s == pytest.approx(0.75)
-    assert panel._faces[1].frames_seen == 5
+def test_statistics_are_the_sessions_not_counted_by_the_panel(panel):
+    # time on screen and counts come from the core's one FaceStats: a long absence is not time on screen
+    results = [FrameResult(i, t, (face(1, "neutral"),)) for i, t in enumerate((0.0, 0.5, 10.0, 10.25))]
+    snap = snapshot_of(results, LABELS)
+    panel.set_faces(snap.faces)
+    assert panel._faces[1].seen_s == pytest.approx(snap.faces[0].on_screen_s) == pytest.approx(0.75)
+    # showing frames (playback, seeking back and forth) changes no statistic
+    for result in results + results:
+        panel.show_frame(result, frame_image())
+    assert panel._faces[1].frames_seen == 4 and panel._faces[1].counts == {"neutral": 4}
+
+
+def test_a_face_not_on_the_frame_shown_has_no_current_emotion(panel):
+    feed(panel)
+    panel.show_frame(frame_result(0, [face(2, "neutral")]))
+    panel.refresh()
+    assert row_texts(panel, panel.row_of(1))[COL_EMOTION] == "—"
+    assert row_texts(panel, panel.row_of(1))[COL_DOMINANT] == "happiness"
 
 
 def test_refresh_without_changes_is_cheap_and_keeps_items(panel):
