@@ -77,6 +77,9 @@ from emodesk.errors import EmodeskError, OutputError
 log = logging.getLogger(__name__)
 
 
+_STOP_POLL_S = 0.1  # how often the caller's stop event is looked at (the pipeline checks ours as often)
+
+
 class RunStatus(str, Enum):
     """How a run ended (``running`` while it goes). The value is what the session file says."""
 
@@ -225,7 +228,10 @@ class SessionRun:
             self.source.close()
             raise
         self._lock = threading.RLock()
-        self._stop = stop if stop is not None else threading.Event()  # a caller's event (e.g. SIGTERM) also ends it
+        # ours, so that ending this run (stop(), a full disk) never sets an event the caller shares with
+        # other runs; the caller's ``stop`` (e.g. SIGTERM in the CLI) is forwarded by the timer thread
+        self._stop = threading.Event()
+        self._external_stop = stop
         self._counts = SourceCounts()
         self._summary = SessionSummary(self.labels)
         self._indices = array("q")  # analysed frame indices, ascending ...
@@ -317,6 +323,8 @@ class SessionRun:
             raise RuntimeError("a SessionRun runs once")
         self._ran = True
         self._started = time.monotonic()
+        if self._external_stop is not None and self._external_stop.is_set():
+            self._stop.set()  # asked to stop before it started: ends at once, as stopped
         timer = threading.Thread(target=self._flush_loop, name="emodesk-journal-flush", daemon=True)
         timer.start()
         limit_reached = False
@@ -357,8 +365,15 @@ class SessionRun:
         timer.join()
 
     def _flush_loop(self) -> None:
-        """Flush and fsync the journal at least once a second until the run ends (also when idle)."""
-        while not self._timer_done.wait(self.flush_interval_s):
+        """Flush and fsync the journal at least once a second until the run ends (also when idle), and
+        forward the caller's stop event (checked ten times a second)."""
+        next_flush = time.monotonic() + self.flush_interval_s
+        while not self._timer_done.wait(min(_STOP_POLL_S, max(0.0, next_flush - time.monotonic()))):
+            if self._external_stop is not None and self._external_stop.is_set():
+                self._stop.set()
+            if time.monotonic() < next_flush:
+                continue
+            next_flush = time.monotonic() + self.flush_interval_s
             try:
                 self._checkpoint()
             except OutputError as exc:
@@ -422,7 +437,7 @@ class SessionRun:
             status = RunStatus.TRUNCATED
         elif limit_reached:
             status = RunStatus.COMPLETE
-        elif self._stop.is_set():
+        elif self._stop.is_set() or (self._external_stop is not None and self._external_stop.is_set()):
             status = RunStatus.STOPPED
         elif not self.live and counts.processed + counts.skipped != counts.delivered:
             # a file run that left frames unanalysed without being asked to is not complete

@@ -220,6 +220,18 @@ def test_stop_makes_a_stopped_session(tmp_path: Path) -> None:
     assert data["status"] == "stopped" and len(data["frames"]) == 4
 
 
+def test_the_callers_stop_event_ends_the_run_and_a_failure_never_sets_it(tmp_path: Path) -> None:
+    shared = threading.Event()  # e.g. the CLI's SIGTERM event, shared by all its inputs
+    run = make_run(tmp_path, [frame(0)], stall=True, stop=shared)
+    threading.Timer(0.3, shared.set).start()
+    assert run.run() is RunStatus.STOPPED
+    run.discard()
+    shared.clear()
+    run = make_run(tmp_path, [frame(0)], stop=shared, on_result=lambda r: run.stop())
+    assert run.run() is RunStatus.STOPPED and not shared.is_set()  # ending one run leaves the others alone
+    run.discard()
+
+
 def test_limit_asked_for_is_complete(tmp_path: Path) -> None:
     run = make_run(tmp_path, [frame(i) for i in range(10)], max_frames=4)
     assert run.run() is RunStatus.COMPLETE and run.frames == 4
