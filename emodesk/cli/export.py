@@ -78,14 +78,16 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from emodesk.core.export import default_paths
+    from emodesk.core.export import SessionView, default_paths
 
     if args.pdf is None and args.csv is None and args.video is None:
         print("emodesk: usage error: nothing to export: give --pdf, --csv and/or --video (see emodesk export --help)", file=sys.stderr)
         return 2
     beside = default_paths(args.session)
     targets = {kind: (beside[kind] if value == _BESIDE else value) for kind in ("pdf", "csv", "video") if (value := getattr(args, kind)) is not None}
-    written = _export(args.session, targets, args, source=args.source, paper=args.paper)
+    # the session is read (and its errors reported) before a progress bar is drawn
+    view = SessionView(args.session, events=args.events or (), baseline=args.baseline, source=args.source)
+    written = _export(view, targets, quiet=args.quiet, paper=args.paper)
     if not args.quiet:
         for kind, path in written.items():
             print(f"{kind:5s} → {path}")
@@ -98,12 +100,17 @@ def export_after_analysis(args: argparse.Namespace, session_path: Path) -> int:
     from emodesk.core.export import SessionView, default_paths, record_in_session
 
     try:
+        view = SessionView(session_path, events=args.events or (), baseline=args.baseline)
         if args.events or args.baseline:
-            record_in_session(session_path, SessionView(session_path, events=args.events or (), baseline=args.baseline))
+            record_in_session(session_path, view)
         beside = default_paths(session_path)
         targets = {kind: beside[kind] for kind in ("pdf", "csv", "video") if getattr(args, kind)}
+        if "video" in targets and view.source.get("kind") != "video":
+            # a batch may mix photos and videos: the photos' other exports are still written
+            del targets["video"]
+            print(f"emodesk: warning: {view.source.get('path')}: not a video file, so no annotated video", file=sys.stderr)
         if targets:
-            written = _export(session_path, targets, args)
+            written = _export(view, targets, quiet=args.quiet)
             if not args.quiet:
                 print("          exports: " + ", ".join(str(p) for p in written.values()))
     except EmodeskError as exc:
@@ -112,17 +119,16 @@ def export_after_analysis(args: argparse.Namespace, session_path: Path) -> int:
     return 0
 
 
-def _export(session_path: Path, targets: dict[str, Path], args: argparse.Namespace, **options: Any) -> dict[str, Path]:
+def _export(view: Any, targets: dict[str, Path], *, quiet: bool, **options: Any) -> dict[str, Path]:
     from tqdm import tqdm
 
-    from emodesk.core.export import SessionView, export_session
+    from emodesk.core.export import export_session
 
-    # the session is read (and its errors reported) before a progress bar is drawn
-    view = SessionView(session_path, events=args.events or (), baseline=args.baseline, source=options.pop("source", None))
     # a bar only on a terminal: in a log, a few seconds of export need no progress lines
     bar = None
-    if not args.quiet and sys.stderr.isatty():
-        bar = tqdm(total=1000, desc=f"export {session_path.name}", leave=False, file=sys.stderr,
+    if not quiet and sys.stderr.isatty():
+        name = view.session_path.name if view.session_path else "session"
+        bar = tqdm(total=1000, desc=f"export {name}", leave=False, file=sys.stderr,
                    bar_format="{desc}: {percentage:3.0f}%|{bar}| {elapsed}")  # fmt: skip
 
     def progress(done: int, total: int | None) -> None:

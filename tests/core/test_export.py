@@ -381,3 +381,38 @@ def test_long_tables_continue_on_new_pages_inside_the_page(tmp_path: Path) -> No
         assert f"Face #{face}" in text
     assert all(f"trial {k} (" in text for k in range(120))  # every event row of face 4 or 5 is on a page
     assert "… and" in inside[0]  # the overview lists as many events as fit, then says how many more
+
+
+@pytest.mark.parametrize(("paper", "size"), [("a4", ("595", "842")), ("letter", ("612", "792"))])
+def test_a_face_page_fits_a4_and_letter(analysed: dict[str, Any], tmp_path: Path, paper: str, size: tuple[str, str]) -> None:
+    path = write_report(analysed["session"], tmp_path / "r.pdf", paper=paper)
+    inside = subprocess.run(["pdftotext", "-f", "2", "-l", "2", "-r", "72", "-x", "0", "-y", "0", "-W", size[0],
+                             "-H", size[1], "-layout", str(path), "-"], capture_output=True, text=True, check=True).stdout  # fmt: skip
+    last_label = analysed["doc"]["labels"][-1]
+    assert re.search(rf"^\s*{last_label}\s+\d", inside, re.MULTILINE), inside  # the table's last row
+    assert "mean confidence: mean top probability" in inside
+
+
+def pdf_images(path: Path) -> int:
+    listing = subprocess.run(["pdfimages", "-list", str(path)], capture_output=True, text=True, check=True).stdout
+    return len(listing.splitlines()) - 2  # two header lines
+
+
+def test_thumbnails_come_from_the_source_or_are_said_to_be_missing(analysed: dict[str, Any], tmp_path: Path) -> None:
+    assert pdf_images(analysed["pdf"]) == 1  # the one face's thumbnail, cut from the video
+    assert pdf_images(write_report(synthetic(), tmp_path / "r.pdf")) == 0
+
+
+def test_a_photo_gets_a_report_and_csv_and_a_warning_instead_of_a_video(tmp_path: Path) -> None:
+    from tests.conftest import TEST_IMAGES
+
+    photo = TEST_IMAGES / "group6_test_image.jpg"  # six faces
+    run = emodesk("analyze", photo, "--out", tmp_path, "--pdf", "--csv", "--video", "-q")
+    assert run.returncode == 0, run.stderr
+    assert "not a video file, so no annotated video" in run.stderr and run.stderr.count("\n") == 1
+    stem = photo.stem
+    assert {p.name for p in tmp_path.iterdir()} == {f"{stem}.session.json", f"{stem}.report.pdf", f"{stem}.frames.csv"}
+    pages = pdf_text(tmp_path / f"{stem}.report.pdf")
+    faces = len(json.loads((tmp_path / f"{stem}.session.json").read_text(encoding="utf-8"))["faces"])
+    assert faces >= 2 and len(pages) == 1 + faces and "seen in the single analysed image" in pages[1]
+    assert pdf_images(tmp_path / f"{stem}.report.pdf") == faces  # a thumbnail per face, cut from the photo

@@ -82,8 +82,18 @@ def _break_gaps(view: SessionView, t: np.ndarray, *ys: np.ndarray) -> tuple[np.n
 
 
 def draw_timeline(ax: Axes, view: SessionView, face_id: int, *, values: str = "smoothed", legend: bool = True) -> None:
-    """Probability of each emotion over time for one face (``values``: smoothed or calibrated)."""
+    """Probability of each emotion over time for one face (``values``: smoothed or calibrated); for a
+    still image (one analysed frame) the probabilities of that frame as bars."""
     series = view.series(face_id)
+    if view.is_still:
+        probs = [float(series[f"{values}_{label}"][0]) for label in view.labels]
+        ax.bar(range(len(view.labels)), np.nan_to_num(probs), color=[emotion_colour(label) for label in view.labels],
+               edgecolor="#555555", lw=0.4)  # fmt: skip
+        ax.set_xticks(range(len(view.labels)), list(view.labels), fontsize=6.5)
+        ax.set_ylim(0, 1.02)
+        ax.set_ylabel(f"{values} probability")
+        ax.grid(True, axis="y", lw=0.3, alpha=0.5)
+        return
     t, *ys = _break_gaps(view, *_thin(series["time_s"], *(series[f"{values}_{label}"] for label in view.labels)))
     for label, y in zip(view.labels, ys):
         if np.isnan(y).all():
@@ -98,8 +108,20 @@ def draw_timeline(ax: Axes, view: SessionView, face_id: int, *, values: str = "s
 
 
 def draw_valence(ax: Axes, view: SessionView, face_id: int) -> None:
-    """Valence over time, green above zero and red below."""
+    """Valence over time, green above zero and red below; for a still image, its one value as a bar."""
     series = view.series(face_id)
+    basis = "calibrated" if face_id in view.baselines else "smoothed"
+    if view.is_still:
+        value = float(series["valence"][0])
+        if not np.isnan(value):
+            ax.barh([0], [value], color=POSITIVE_COLOUR if value >= 0 else NEGATIVE_COLOUR, height=0.5)
+            ax.text(value, 0, f" {value:+.2f} ", va="center", ha="left" if value >= 0 else "right", fontsize=8)
+        ax.axvline(0, color="#777777", lw=0.6)
+        ax.set_xlim(-1.05, 1.05)
+        ax.set_ylim(-1, 1)
+        ax.set_yticks([])
+        ax.set_xlabel(f"valence ({basis})")
+        return
     t, v = _break_gaps(view, *_thin(series["time_s"], series["valence"]))
     ax.axhline(0, color="#777777", lw=0.6)
     if not np.isnan(v).all():
@@ -112,7 +134,6 @@ def draw_valence(ax: Axes, view: SessionView, face_id: int) -> None:
     draw_events(ax, view, names=False)
     _time_axis(ax, view)
     ax.set_ylim(-1.05, 1.05)
-    basis = "calibrated" if face_id in view.baselines else "smoothed"
     ax.set_ylabel(f"valence ({basis})")
 
 

@@ -36,7 +36,7 @@ from emodesk.core.export.view import (
     as_view,
     check_cancel,
 )
-from emodesk.core.sources import VideoFileSource
+from emodesk.core.sources import VideoFileSource, read_image
 from emodesk.errors import EmodeskError
 
 log = logging.getLogger(__name__)
@@ -133,13 +133,16 @@ class _Report:
         p = self.page(f"Emotion analysis report: {self.name}")
         p.text("Source", size=10, weight="bold", gap=0.06)
         size = f"{src.get('width', '?')}×{src.get('height', '?')} px"
-        fps = f"{src['fps']:g} fps" if src.get("fps") else "frame rate unknown"
-        frames = f"{src['frame_count']} frames" if src.get("frame_count") else "frame count unknown"
-        p.lines([
-            f"name: {self.name}    ({src.get('kind', '?')}{', live' if src.get('live') else ''})",
-            f"path: {src.get('path', '?')}",
-            f"duration: {view.duration_s:.2f} s    size: {size}    {fps}    {frames}",
-        ])  # fmt: skip
+        if view.is_still:  # a photo: no duration or frame rate to speak of
+            p.lines([f"name: {self.name}    ({src.get('kind', '?')})", f"path: {src.get('path', '?')}", f"size: {size}"])
+        else:
+            fps = f"{src['fps']:g} fps" if src.get("fps") else "frame rate unknown"
+            frames = f"{src['frame_count']} frames" if src.get("frame_count") else "frame count unknown"
+            p.lines([
+                f"name: {self.name}    ({src.get('kind', '?')}{', live' if src.get('live') else ''})",
+                f"path: {src.get('path', '?')}",
+                f"duration: {view.duration_s:.2f} s    size: {size}    {fps}    {frames}",
+            ])  # fmt: skip
         p.take(0.08)
         p.text("Status", size=10, weight="bold", gap=0.06)
         counts = doc.get("counts") or {}
@@ -221,6 +224,8 @@ class _Report:
         facts = [
             f"time on screen: {summary.time_on_screen_s:.2f} s ({summary.frames_seen} analysed frames, {share:.0f}% of them)",
             f"first seen {summary.first_time_s:.2f} s, last seen {summary.last_time_s:.2f} s",
+        ] if not view.is_still else ["seen in the single analysed image"]
+        facts += [
             f"most common emotion: {summary.most_common or '–'}",
             f"valence mean: {_signed(summary.valence_mean)} (from {basis} probabilities)",
             baseline,
@@ -239,8 +244,11 @@ class _Report:
         timeline_h, valence_h, dist_h = 2.35 * unit, 1.25 * unit, 2.0 * unit
         ax = p.axes(timeline_h, width=p.width - legend_w)
         figures.draw_timeline(ax, view, summary.face_id)
-        ax.set_title("emotion timeline (smoothed probabilities; dashed lines: events; grey band: baseline)", loc="left")
-        ax.set_xlabel("")  # the valence chart below has the same time axis, labelled
+        if view.is_still:
+            ax.set_title("emotion probabilities (smoothed = raw for a single image)", loc="left")
+        else:
+            ax.set_title("emotion timeline (smoothed probabilities; dashed lines: events; grey band: baseline)", loc="left")
+            ax.set_xlabel("")  # the valence chart below has the same time axis, labelled
         p.take(0.4)
         ax = p.axes(valence_h, width=p.width - legend_w)
         figures.draw_valence(ax, view, summary.face_id)
@@ -303,8 +311,8 @@ class _Report:
 
 
 def face_thumbnails(view: SessionView, face_ids: Sequence[int], size: int = THUMB_PX) -> dict[int, Any]:
-    """Face id → a square BGR crop from the source video (the face's largest detected box, so the most
-    detail), or nothing for every face when the source video is not available."""
+    """Face id → a square BGR crop from the source video or image (the face's largest detected box, so
+    the most detail), or nothing for every face when the source is not available."""
     from emodesk.core.annotate import face_thumbnail
 
     try:
@@ -323,6 +331,9 @@ def face_thumbnails(view: SessionView, face_ids: Sequence[int], size: int = THUM
             key = (0.0 if face.get("tracked") else 1.0) * 1e12 + (x2 - x1) * (y2 - y1)
             if face["id"] not in best or key > best[face["id"]][0]:
                 best[face["id"]] = (key, record["index"], face["box"])
+    if view.source.get("kind") == "image":
+        image = read_image(path)
+        return {face_id: face_thumbnail(image, box, size=size) for face_id, (_key, _index, box) in best.items()}
     out = {}
     for face_id, (_key, index, box) in best.items():
         source = VideoFileSource(path, start_frame=index)

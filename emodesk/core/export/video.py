@@ -64,6 +64,9 @@ def write_annotated_video(
     """
     path = Path(path)
     view = as_view(session, **view_options)
+    kind = view.source.get("kind")
+    if kind not in (None, "video"):
+        raise SourceError(f"{view.source.get('path')}: an annotated video needs a video source; this session's source kind is {kind}")
     source_path = view.source_path()
     if source_path is None:
         where = view.source.get("path") or "the session's source"

@@ -141,6 +141,11 @@ class SessionView:
             return 0.0
         return self.frames[-1]["time_s"] + (self.frame_step_s or 0.0)
 
+    @property
+    def is_still(self) -> bool:
+        """One analysed frame (a photo): charts show its values instead of timelines."""
+        return len(self.frames) <= 1
+
     @cached_property
     def frame_step_s(self) -> float:
         """Media time one analysed frame stands for: the median gap between analysed frames (1/fps for a
@@ -152,14 +157,15 @@ class SessionView:
         return 1.0 / self.fps if self.fps else 0.0
 
     def source_path(self) -> Path | None:
-        """The source video: ``--source`` when given (it must exist), else the recorded path, else a file of
-        that name beside the session; None when none of them exists."""
+        """The source video (or still image): ``--source`` when given (it must exist), else the recorded
+        path, else a file of that name beside the session; None when none of them exists (and for cameras,
+        streams and folders of images)."""
         if self._source_override is not None:
             if not self._source_override.is_file():
                 raise SourceError(f"{self._source_override}: source video not found")
             return self._source_override
         recorded = self.source.get("path")
-        if not recorded or self.source.get("kind") != "video":
+        if not recorded or self.source.get("kind") not in ("video", "image"):
             return None
         candidates = [Path(recorded)]
         if self.session_path is not None:
