@@ -55,7 +55,7 @@ def network_sections(t: dict) -> list[str]:
         "## Architecture and recipe",
         f"- VGG-style CNN: 4 stages x 2 (3x3 conv, BN, ReLU) + max-pool, widths 32-64-128-256 x {a['width']},",
         "  global average pool, dropout 0.4, linear.",
-        f"- {a['epochs']} epochs, batch {a['batch']}, SGD Nesterov momentum 0.9, lr {a['lr']} (2-epoch warm-up, cosine),",
+        f"- {a['epochs']} epochs, batch {a['batch']}, SGD Nesterov momentum 0.9, lr {a['lr']} ({a.get('warmup_epochs', 2)}-epoch warm-up, cosine),",
         f"  weight decay {a['weight_decay']}, label smoothing {a['label_smoothing']}, class weights sqrt(max/count).",
         "- Augmentation on the training device: affine (±12°, scale 0.88-1.12, shift ±10 %), horizontal flip,",
         (
@@ -72,6 +72,31 @@ def network_sections(t: dict) -> list[str]:
         "```bash",
         'pip install -e ".[train]"',
         t["command"],
+        "```",
+        "",
+    ]
+
+
+def distillation_sections(t: dict) -> list[str]:
+    """What a ``distill.py`` student learned from, and how (after the network sections)."""
+    d = t["distillation"]
+    teachers = ", ".join(f"`{m['file']}` (`{m['sha256'][:12]}…`)" for m in d["teachers"])
+    boost = ", ".join(d["class_boost"]) or "none"
+    over = ", ".join(d["oversample"]) or "none"
+    return [
+        "## Distillation (`models/training/distill.py`)",
+        f"- Teacher: the mean logits of {teachers}, computed once over fer2013/train for each image and its mirror",
+        f"  image (teacher accuracy on train {d['teacher_train_accuracy']:.4f}).",
+        f"- Student start: {'`' + Path(d['init']).name + '` (BN rebuilt from batch statistics)' if d['init'] else 'random'}.",
+        f"- Loss: {d['alpha']} x T^2 x KL(teacher_T || student_T), T = {d['temperature']}, plus {1 - float(d['alpha']):.1f} x the",
+        f"  cross-entropy above; mixup on {float(d['mixup']) * 100:.0f} % and cutmix on {float(d['cutmix']) * 100:.0f} % of batches",
+        f"  (targets mixed alike); class weight boosts: {boost}; oversampling: {over}.",
+        f"- Epochs: {d['epochs_done']} done of a {d['epochs_planned']}-epoch cosine schedule; torch on one thread. A run that",
+        f"  stopped goes on with `python models/training/distill.py train --resume RUN/last.pt --epochs {d['epochs_planned']}`.",
+        "",
+        "## Reproduce the export",
+        "```bash",
+        t["export_command"],
         "```",
         "",
     ]
@@ -123,6 +148,7 @@ def main() -> None:
         "surprise; no contempt), one 48x48 grey face crop in, logits out. Trained by this project; weights MIT.",
         "",
         *(ensemble_sections(t) if "members" in t else network_sections(t)),
+        *(distillation_sections(t) if "distillation" in t else []),
         "## Results (the exported ONNX file through `emodesk eval`)",
     ]
     for item in args.eval:
