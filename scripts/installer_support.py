@@ -28,6 +28,8 @@ from packaging.markers import default_environment
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
+from emodesk.inference.manifest import ModelSpec
+
 REPO = Path(__file__).resolve().parents[1]
 
 # shared libraries that are NVIDIA's runtime or onnxruntime's GPU providers (Linux and Windows names)
@@ -40,17 +42,12 @@ _CUDA_LIB = re.compile(
 
 @dataclass(frozen=True)
 class BundledModel:
-    id: str
-    kind: str
-    file: str
+    spec: ModelSpec  # the manifest entry
     source: Path  # the verified file found on the model search path
-    sha256: str
-    licence: str
-    licence_note: str
-    commercial_use: bool
     own: bool  # weights trained by this project (a manifest entry with a model card), committed in models/
-    default: bool
-    url: str | None
+
+    def __getattr__(self, name: str):  # id, file, sha256, licence … read through to the manifest entry
+        return getattr(self.spec, name)
 
 
 class BuildError(RuntimeError):
@@ -93,21 +90,7 @@ def select_models(
                 f"model {spec.id!r} ({spec.file}) is not on the model search path{why}; looked in {where}. "
                 f"Run `emodesk models download {spec.id}` or set EMODESK_MODEL_DIR"
             )
-        chosen.append(
-            BundledModel(
-                id=spec.id,
-                kind=spec.kind,
-                file=spec.file,
-                source=status.path,
-                sha256=spec.sha256,
-                licence=spec.licence,
-                licence_note=spec.licence_note,
-                commercial_use=spec.commercial_use,
-                own=is_own,
-                default=spec.default,
-                url=spec.url or spec.upstream,
-            )
-        )
+        chosen.append(BundledModel(spec=spec, source=status.path, own=is_own))
     return chosen
 
 
@@ -325,7 +308,7 @@ def write_licences(
         "",
     ]
     for m in models:
-        origin = "trained by emodesk" if m.own else f"third party, from {m.url}"
+        origin = "trained by emodesk" if m.own else f"third party, from {m.url or m.upstream}"
         use = "commercial use allowed" if m.commercial_use else "NOT cleared for commercial use"
         lines += [
             f"- {m.id} ({m.kind}{', default' if m.default else ''}): {m.file}",
