@@ -54,9 +54,9 @@ def register(sub: argparse._SubParsersAction) -> None:
         "export",
         help="PDF report, per-frame CSV or annotated video from a saved session",
         description=(
-            "Write exports of SESSION.json without analysing again. Without FILE, --pdf, --csv and --video write "
-            "<stem>.report.pdf, <stem>.frames.csv and <stem>.annotated.mp4 beside the session. The session file "
-            "itself is not changed: --events and --baseline apply to these exports."
+            "Write exports of SESSION.json without analysing again. Without FILE, --pdf, --csv and --video\n"
+            "write <stem>.report.pdf, <stem>.frames.csv and <stem>.annotated.mp4 beside the session.\n"
+            "The session file itself is not changed: --events and --baseline apply to these exports."
         ),
         epilog=(
             "examples:\n"

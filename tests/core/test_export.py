@@ -416,3 +416,27 @@ def test_a_photo_gets_a_report_and_csv_and_a_warning_instead_of_a_video(tmp_path
     faces = len(json.loads((tmp_path / f"{stem}.session.json").read_text(encoding="utf-8"))["faces"])
     assert faces >= 2 and len(pages) == 1 + faces and "seen in the single analysed image" in pages[1]
     assert pdf_images(tmp_path / f"{stem}.report.pdf") == faces  # a thumbnail per face, cut from the photo
+
+
+def test_notebook_figures_are_the_reports_charts(analysed: dict[str, Any]) -> None:
+    from matplotlib.figure import Figure
+
+    import emodesk.plot as ep
+
+    session = analysed["session"]
+    labels = analysed["doc"]["labels"]
+    fig = ep.timeline(session)  # the most seen face
+    (ax,) = fig.axes
+    assert isinstance(fig, Figure) and ax.get_legend_handles_labels()[1] == list(labels)
+    assert ax.get_xlim()[1] == pytest.approx(250 / 30)
+    assert len(ax.get_lines()) == len(labels) + 3  # one line per emotion, one per event
+    lines = ep.timeline(session, face=1, values="calibrated").axes[0].get_lines()
+    calibrated = [np.asarray(line.get_ydata(), float) for line in lines if line.get_label() in labels]
+    assert len(calibrated) == len(labels) and max(np.nanmax(y) for y in calibrated) <= 1.0
+    assert len(ep.distribution(session, face=1).axes) == 2
+    assert ep.valence(session, face=1, baseline="6:8").axes[0].get_ylabel() == "valence (calibrated)"
+    view = ep.view(session, events=analysed["events"])
+    assert len(view.events) == 3  # the same file again adds nothing
+    assert ep.event_means(view, face=1).axes
+    with pytest.raises(EmodeskError, match="face #7 is not in this session"):
+        ep.timeline(session, face=7)
