@@ -156,3 +156,38 @@ def test_frozen_bundle_smoke(tmp_path: Path) -> None:
     assert defaults <= set(report["bundled_models"])
     assert report["cuda_libraries"] == 0 and "CPU" in report["providers_line"]
     assert (tmp_path / "window.png").stat().st_size > 10_000
+
+
+def test_the_app_finds_its_icon_and_resources_in_a_checkout() -> None:
+    from emodesk import bundle
+
+    assert bundle.resources_dir() == REPO / "resources"
+    icon = bundle.icon_path(256)
+    assert icon is not None and icon.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert bundle.build_info() == {}  # only a frozen bundle has _build.json
+    assert not bundle.frozen()
+
+
+def test_providers_without_their_library_are_not_reported(tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    import onnxruntime as ort
+
+    from emodesk import bundle
+
+    # a CPU bundle: onnxruntime still lists CUDA (compiled in), but its provider library was left out
+    capi = tmp_path / "onnxruntime" / "capi"
+    capi.mkdir(parents=True)
+    (capi / "libonnxruntime_providers_shared.so").write_bytes(b"")
+    monkeypatch.setattr(ort, "__file__", str(tmp_path / "onnxruntime" / "__init__.py"))
+    monkeypatch.setattr(ort, "get_available_providers", lambda: ["CUDAExecutionProvider", "CPUExecutionProvider"])
+    assert bundle.usable_providers() == ["CPUExecutionProvider"]
+    (capi / "libonnxruntime_providers_cuda.so").write_bytes(b"")
+    assert bundle.usable_providers() == ["CUDAExecutionProvider", "CPUExecutionProvider"]
+
+
+def test_models_list_ends_with_the_runtime_line() -> None:
+    from emodesk import bundle
+
+    line = bundle.describe_runtime()
+    assert "providers installed:" in line and "CPU" in line
+    # the default detector is present in the tests, so the probe runs: CPU here, CUDA on a GPU machine
+    assert "models start on: " in line
