@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 import shutil
 import tempfile
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,7 +22,9 @@ from PySide6.QtWidgets import QFileDialog, QProgressDialog, QWidget
 
 from emodesk.core import live_session
 from emodesk.core.atomic import atomic_file
+from emodesk.core.events import Event
 from emodesk.core.run import SessionRun
+from emodesk.core.session import read_session_json
 from emodesk.errors import OutputError
 from emodesk.ui.jobs import Job, JobContext, JobRunner
 from emodesk.ui.review import ReviewSession
@@ -75,19 +78,54 @@ def with_suffix(path: Path, kind: str) -> Path:
 SessionSource = SessionRun | ReviewSession
 
 
-def _session_file(session: SessionSource, context: JobContext) -> tuple[Path, bool]:
-    """A session JSON to export from: the reviewed file itself, or a temporary save of the run (True)."""
-    if isinstance(session, ReviewSession):
-        return session.path, False
+def _temporary_session_path() -> Path:
     folder = live_session.recovery_dir()
     folder.mkdir(parents=True, exist_ok=True)
     handle = tempfile.NamedTemporaryFile(prefix=".export-", suffix=".session.json", dir=folder, delete=False)
     handle.close()
-    return session.save(handle.name), True
+    return Path(handle.name)
 
 
-def export_job(session: SessionSource, kind: str, path: Path, *, png: bytes | None = None, source: Path | None = None):  # noqa: ANN201
-    """A callable for the JobRunner that writes ``kind`` to ``path`` (jobs thread)."""
+def write_events(session_path: Path, events: Sequence[Event]) -> None:
+    """Replace the session file's events[] with ``events`` (the window's markers after renames and
+    deletions), through the EXPORTS writer that records events in a session; frames[] are untouched."""
+    from emodesk.core.export import SessionView, record_in_session
+
+    document = read_session_json(session_path)
+    document["events"] = [e.to_json() for e in events]
+    record_in_session(session_path, SessionView(document, session_path=session_path))
+
+
+def _session_file(session: SessionSource, events: Sequence[Event] | None) -> tuple[Path, bool]:
+    """A session JSON to export from, with ``events`` when given; True when it is a temporary file."""
+    if isinstance(session, ReviewSession) and events is None:
+        return session.path, False
+    path = _temporary_session_path()
+    try:
+        if isinstance(session, ReviewSession):
+            with atomic_file(path) as out, session.path.open("rb") as src:
+                shutil.copyfileobj(src, out)
+        else:
+            session.save(path)
+        if events is not None:
+            write_events(path, events)
+    except BaseException:
+        path.unlink(missing_ok=True)
+        raise
+    return path, True
+
+
+def export_job(  # noqa: ANN201 - a callable for the JobRunner
+    session: SessionSource,
+    kind: str,
+    path: Path,
+    *,
+    png: bytes | None = None,
+    source: Path | None = None,
+    events: Sequence[Event] | None = None,
+):
+    """Write ``kind`` to ``path`` on the jobs thread. ``events``: the window's edited markers, which
+    replace the session's events[] in what is written (None: the session's own)."""
 
     def job(context: JobContext) -> Path:
         if kind == "png":
@@ -101,15 +139,18 @@ def export_job(session: SessionSource, kind: str, path: Path, *, png: bytes | No
             if isinstance(session, ReviewSession):
                 with atomic_file(path) as out, session.path.open("rb") as src:
                     shutil.copyfileobj(src, out)
-                return path
-            return session.save(path)
+            else:
+                session.save(path)
+            if events is not None:
+                write_events(path, events)
+            return path
         from emodesk.core.export import export_session
 
-        session_path, temporary = _session_file(session, context)
+        session_path, temporary = _session_file(session, events)
         try:
             written = export_session(
                 session_path,
-                **{"csv" if kind == "csv" else kind: path},
+                **{kind: path},
                 source=source,
                 session_path=session_path,
                 progress=context.progress,
@@ -151,8 +192,19 @@ class Exports(QObject):
         chosen = kind_of(Path(path), chosen)
         return with_suffix(Path(path), chosen), chosen
 
-    def start(self, session: SessionSource, kind: str, path: Path, *, png: bytes | None = None, source: Path | None = None) -> Job:
-        job = self.jobs.submit(f"export {KINDS[kind].title}", export_job(session, kind, Path(path), png=png, source=source))
+    def start(
+        self,
+        session: SessionSource,
+        kind: str,
+        path: Path,
+        *,
+        png: bytes | None = None,
+        source: Path | None = None,
+        events: Sequence[Event] | None = None,
+    ) -> Job:
+        job = self.jobs.submit(
+            f"export {KINDS[kind].title}", export_job(session, kind, Path(path), png=png, source=source, events=events)
+        )
         self._kinds[job.job_id] = kind
         if kind in LONG_KINDS:
             dialog = QProgressDialog(f"Writing {KINDS[kind].title.lower()}…", "Cancel", 0, 1000, self.parent_widget)

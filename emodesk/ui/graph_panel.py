@@ -27,12 +27,14 @@ from pathlib import Path
 import numpy as np
 import pyqtgraph as pg
 from pyqtgraph.exporters import ImageExporter
-from PySide6.QtCore import QBuffer, QEvent, QIODevice
+from PySide6.QtCore import QBuffer, QEvent, QIODevice, Qt
 from PySide6.QtGui import QColor, QFont, QFontMetrics, QPalette, QResizeEvent
 from PySide6.QtWidgets import QVBoxLayout, QWidget
 
 from emodesk.core.atomic import atomic_file
+from emodesk.core.events import Event
 from emodesk.core.palette import emotion_rgb
+from emodesk.core.valence import NEGATIVE, POSITIVE
 from emodesk.core.results import FrameResult
 from emodesk.errors import OutputError
 from emodesk.inference.labels import CANONICAL_LABELS
@@ -46,6 +48,7 @@ EXPORT_MIN_WIDTH = 1200
 COMPACT_HEIGHT = 260  # below this the axis titles are hidden so the lines keep some room
 LEGEND_PT = 9
 MEAN_TITLE = "All faces (mean)"
+VALENCE_NAME = "valence"
 MIN_SPAN_S = 1.0  # the narrowest time axis (a single sample still gets a readable axis)
 
 
@@ -146,6 +149,8 @@ class EmotionGraph(QWidget):
         self._labels: tuple[str, ...] = ()
         self._selected: int | None = None
         self._context = ""
+        self._valence_curve: pg.PlotDataItem | None = None
+        self._event_lines: list[pg.InfiniteLine] = []
 
         self.plot_widget = pg.PlotWidget(parent=self)
         self.plot_item: pg.PlotItem = self.plot_widget.getPlotItem()
@@ -294,7 +299,71 @@ class EmotionGraph(QWidget):
             times, values = np.empty(0), np.empty((len(self._labels), 0))
         for j, label in enumerate(self._labels):
             self.curves[label].setData(times, values[j])
+        if self._valence_curve is not None:
+            self._valence_curve.setData(times, self._valence_of(values))
         self._update_x_range()
+
+    # ---- valence and event markers ---------------------------------------------------------------
+
+    def set_valence_visible(self, visible: bool) -> None:
+        """A valence line (happiness minus the strongest negative emotion, FaceReader's definition, from
+        the shown probabilities) on a -1 … 1 scale; off by default."""
+        if visible == (self._valence_curve is not None):
+            return
+        if visible:
+            self._valence_curve = pg.PlotDataItem(
+                pen=pg.mkPen(color=self.palette().color(QPalette.ColorRole.WindowText), width=2, style=Qt.PenStyle.DashLine),
+                name=VALENCE_NAME,
+                connect="finite",
+                skipFiniteCheck=True,
+            )
+            self.plot_item.addItem(self._valence_curve)
+            self.legend.addItem(self._valence_curve, VALENCE_NAME)
+            self.plot_item.setYRange(-1.0, 1.0, padding=0.05)
+            self.plot_item.setLabel("left", "probability · valence")
+        else:
+            self.plot_item.removeItem(self._valence_curve)
+            self.legend.removeItem(self._valence_curve)
+            self._valence_curve = None
+            self.plot_item.setYRange(0.0, 1.0, padding=0.05)
+            self.plot_item.setLabel("left", "probability")
+        self._dirty = True
+        self.refresh()
+
+    @property
+    def valence_visible(self) -> bool:
+        return self._valence_curve is not None
+
+    def _valence_of(self, values: np.ndarray) -> np.ndarray:
+        index = self._label_index
+        negatives = [index[label] for label in NEGATIVE if label in index]
+        if POSITIVE not in index or not negatives or values.shape[1] == 0:
+            return np.full(values.shape[1], np.nan)
+        with np.errstate(all="ignore"):
+            worst = np.nanmax(values[negatives], axis=0) if values.shape[1] else np.empty(0)
+        return np.clip(values[index[POSITIVE]] - worst, -1.0, 1.0)
+
+    def set_events(self, events: Sequence[Event]) -> None:
+        """Event markers as vertical lines on the time axis, labelled."""
+        for line in self._event_lines:
+            self.plot_item.removeItem(line)
+        colour = QColor(255, 196, 0)
+        self._event_lines = []
+        for event in events:
+            line = pg.InfiniteLine(
+                pos=event.time_s,
+                angle=90,
+                movable=False,
+                pen=pg.mkPen(colour, width=1, style=Qt.PenStyle.DashLine),
+                label=event.label,
+                labelOpts={"position": 0.92, "color": colour, "anchors": [(0, 0), (0, 0)]},
+            )
+            self.plot_item.addItem(line, ignoreBounds=True)
+            self._event_lines.append(line)
+
+    @property
+    def event_times(self) -> list[float]:
+        return [float(line.value()) for line in self._event_lines]
 
     def clear(self) -> None:
         """Forget all data (a new source); the selection goes back to all faces."""
@@ -409,6 +478,8 @@ class EmotionGraph(QWidget):
             self.plot_item.addItem(curve)
             self.legend.addItem(curve, label)
             self.curves[label] = curve
+        if self._valence_curve is not None:
+            self.legend.addItem(self._valence_curve, VALENCE_NAME)  # the legend was cleared with the labels
         self.clear()
 
     def _rewind(self, t: float) -> None:

@@ -33,11 +33,13 @@ from PySide6.QtWidgets import (
 from emodesk import __version__
 from emodesk.core.annotate import annotate
 from emodesk.core.cameras import list_cameras
+from emodesk.core.events import Event
 from emodesk.core.results import FrameResult
 from emodesk.core.run import RunStatus, SessionRun
 from emodesk.core.settings import Settings
 from emodesk.core.sources import IMAGE_EXTENSIONS, VIDEO_EXTENSIONS, SourceInfo
 from emodesk.errors import EmodeskError
+from emodesk.ui.event_markers import KEYS, EventLabelsDialog, EventMarkers, load_event_labels, save_event_labels
 from emodesk.ui.export_actions import Exports
 from emodesk.ui.face_panel import FacePanel
 from emodesk.ui.graph_panel import EmotionGraph
@@ -153,6 +155,13 @@ class MainWindow(QMainWindow):
         self.exports.finished.connect(self._on_export_finished)
         self.jobs.finished.connect(self._on_job_finished)
 
+        labels, span = load_event_labels(self.qsettings)
+        self.markers = EventMarkers(labels, span, self)
+        self.markers.changed.connect(self.graph.set_events)
+        self.markers.changed.connect(self.timeline.set_events)
+        self.timeline.eventRenamed.connect(self.markers.rename)
+        self.timeline.eventDeleted.connect(self.markers.delete)
+
         self.video.faceClicked.connect(self.select_face)
         self.faces.faceSelected.connect(self.select_face)
         self.transport.playToggled.connect(self.toggle_play)
@@ -219,7 +228,18 @@ class MainWindow(QMainWindow):
         self._action(play_menu, "Previous frame", lambda: self.step(-1), Qt.Key.Key_Left)
         self._action(play_menu, "Stop analysis", self.stop_analysis, "Ctrl+.")
 
+        events_menu = bar.addMenu("E&vents")
+        for n in range(1, KEYS + 1):
+            action = self._action(events_menu, f"Mark event {n}", lambda checked=False, n=n: self.mark_event(n), str(n))
+            # window-wide, so typing a digit into a field (the sample rate) still types it
+            action.setShortcutContext(Qt.ShortcutContext.WindowShortcut)
+        events_menu.addSeparator()
+        self._action(events_menu, "Event &labels…", self.event_labels_dialog)
+
         view_menu = bar.addMenu("&View")
+        self.valence_action = self._action(
+            view_menu, "Show &valence line", lambda on: self.graph.set_valence_visible(on), checkable=True
+        )
         self._action(view_menu, "&Full screen", self.toggle_full_screen, Qt.Key.Key_F11)
         self._action(view_menu, "Show &all faces in the graph", lambda: self.select_face(None))
         self._action(view_menu, "&Settings…", self.settings_dialog, QKeySequence.StandardKey.Preferences)
@@ -268,6 +288,7 @@ class MainWindow(QMainWindow):
         self.selected = None
         self._exported_version = None
         self._shown = None
+        self.markers.reset(())
         self.messages.hide()
         self.graph.clear()
         self.faces.clear()
@@ -477,7 +498,7 @@ class MainWindow(QMainWindow):
         self.faces.set_faces(review.faces)
         self.summary.set_faces(review.faces)
         self.timeline.reset(labels, review.source.frame_count or (review.indices[-1] + 1 if review.indices else None), review.source.fps)
-        self.timeline.set_events(review.events)
+        self.markers.reset(review.events)
         last_t = None
         for result in review.session.frames:
             self.timeline.add_result(result)
@@ -612,7 +633,40 @@ class MainWindow(QMainWindow):
         source = self.review.video if self.review is not None else None
         if kind == "json" and isinstance(session, SessionRun) and self.live_source:
             self._exported_version = session.snapshot().version
-        return self.exports.start(session, kind, Path(path), png=png, source=source)
+        return self.exports.start(session, kind, Path(path), png=png, source=source, events=self._edited_events())
+
+    def _edited_events(self):  # noqa: ANN202 - tuple[Event, ...] | None
+        """The markers to write into a saved session when they differ from what the session holds."""
+        if self.review is not None:
+            stored = sorted(self.review.events, key=lambda e: e.time_s)
+            return None if list(self.markers.events) == stored else self.markers.events
+        return self.markers.events if self.markers.edited else None
+
+    # ----------------------------------------------------------------- event markers
+    def mark_event(self, key: int) -> Event | None:
+        """Key 1-9: an event at the frame on screen (live: the newest analysed frame)."""
+        shown = self._shown
+        if shown is None:
+            self.status.showMessage("Open a video, a camera or a session before marking events", 5000)
+            return None
+        fps = (self.source_info.fps if self.source_info else None) or 30.0
+        time_s = shown.result.time_s if shown.result is not None else shown.index / fps
+        event, replaced = self.markers.mark(key, time_s, shown.index)
+        run = self.runs.run
+        if replaced is None and run is not None and self.review is None:
+            # journaled at once (crash-safe) on the jobs thread; renames and deletions reach the file
+            # through the edited list written into every saved session
+            self.jobs.submit("journal event", lambda ctx: run.add_event(event))
+        what = f"closed {event.label} ({event.duration_s:.2f} s)" if replaced is not None else f"marked {event.label}"
+        self.status.showMessage(f"{what} at {event.time_s:.2f} s (frame {shown.index})", 5000)
+        return event
+
+    def event_labels_dialog(self) -> None:
+        dialog = EventLabelsDialog(self.markers.labels, self.markers.close_span_s, self)
+        if dialog.exec():
+            labels, span = dialog.values()
+            save_event_labels(self.qsettings, labels, span)
+            self.markers.labels, self.markers.close_span_s = labels, span
 
     @Slot(object)
     def _on_export_finished(self, job: Job) -> None:

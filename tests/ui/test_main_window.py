@@ -486,3 +486,73 @@ def test_load_session_api_reads_what_the_window_exported(qtbot, make_window, tmp
     session = emodesk.load_session(export(qtbot, window, tmp_path / "g.session.json", "json"))
     assert len(session.frames) == 1 and len(session.faces) == len(window.run.snapshot().faces) > 1
     assert np.isfinite([f.confidence for f in session.frames[0].faces]).all()
+
+
+def test_keys_mark_events_at_the_frame_on_screen_and_they_reach_the_session(qtbot, make_window, tmp_path: Path) -> None:  # noqa: ANN001
+    window = make_window()
+    window.open_path(PORTRAIT)
+    wait_done(qtbot, window)
+    window.pause()
+    window.seek(30)
+    wait_shown(qtbot, window, 30)
+    window.activateWindow()
+    qtbot.keyClick(window, Qt.Key.Key_1)
+    window.seek(90)
+    wait_shown(qtbot, window, 90)
+    qtbot.keyClick(window, Qt.Key.Key_2)
+    window.seek(150)
+    wait_shown(qtbot, window, 150)
+    qtbot.keyClick(window, Qt.Key.Key_3)
+    assert [(e.label, e.frame, e.source) for e in window.markers.events] == [
+        ("Event 1", 30, "key"), ("Event 2", 90, "key"), ("Event 3", 150, "key")
+    ]
+    assert window.markers.events[0].time_s == pytest.approx(1.0)
+    # markers on the graph's time axis and on the session timeline
+    assert window.graph.event_times == pytest.approx([1.0, 3.0, 5.0])
+    assert [e.frame for e in window.timeline.events] == [30, 90, 150]
+    # rename one, delete another (the timeline's right-click menu calls these)
+    window.timeline.eventRenamed.emit(window.markers.events[1], "stimulus A")
+    window.timeline.eventDeleted.emit(window.markers.events[2])
+    saved = export(qtbot, window, tmp_path / "events.session.json", "json")
+    data = read_session_json(saved)
+    jsonschema.Draft202012Validator(SCHEMA).validate(data)
+    assert [(e["label"], e["frame"], e["source"]) for e in data["events"]] == [("Event 1", 30, "key"), ("stimulus A", 90, "key")]
+    # the CSV carries the active event of each frame
+    csv_path = export(qtbot, window, tmp_path / "events.frames.csv", "csv")
+    text = csv_path.read_text()
+    assert "stimulus A" in text and "Event 3" not in text
+    # reopened, the session shows the same markers
+    again = make_window()
+    with qtbot.waitSignal(again.sessionOpened, timeout=30000):
+        again.open_path(saved)
+    assert [e.label for e in again.timeline.events] == ["Event 1", "stimulus A"]
+
+
+def test_same_key_within_the_span_closes_an_interval(qtbot, make_window) -> None:  # noqa: ANN001
+    window = make_window()
+    window.markers.close_span_s = 5.0
+    window.open_path(PORTRAIT)
+    wait_done(qtbot, window)
+    window.pause()
+    window.seek(30)
+    wait_shown(qtbot, window, 30)
+    window.mark_event(4)
+    window.seek(60)
+    wait_shown(qtbot, window, 60)
+    window.mark_event(4)
+    [event] = window.markers.events
+    assert (event.time_s, event.duration_s, event.label) == (pytest.approx(1.0), pytest.approx(1.0), "Event 4")
+
+
+def test_valence_line_can_be_switched_on(qtbot, make_window) -> None:  # noqa: ANN001
+    window = make_window()
+    window.open_path(PORTRAIT)
+    wait_analysed(qtbot, window, 30)
+    window.valence_action.trigger()
+    assert window.graph.valence_visible
+    window.graph._dirty = True
+    window.graph.refresh()
+    x, y = window.graph._valence_curve.getData()
+    assert len(x) > 0 and np.nanmin(y) >= -1.0 and np.nanmax(y) <= 1.0
+    window.valence_action.trigger()
+    assert not window.graph.valence_visible
