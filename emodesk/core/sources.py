@@ -2,7 +2,8 @@
 
 Every source reports what it knows (``SourceInfo``) and yields ``Frame``s with a media timestamp.
 Problems with the input raise ``SourceError`` with one line naming the input; a file that stops decoding
-early sets ``truncated`` and keeps every frame that did decode.
+early sets ``truncated`` and keeps every frame that did decode. A file with an undecodable stretch in the
+middle is read past it: each stretch becomes a ``Gap`` in ``source.gaps`` (the session is then ``damaged``).
 """
 
 from __future__ import annotations
@@ -19,7 +20,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-# FFmpeg's own decoder chatter (e.g. "Invalid NAL unit size" on a cut file) would bury our one-line report
+# FFmpeg's own decoder chatter ("Invalid NAL unit size", "[mjpeg @ 0x…] bad vlc") would bury our one-line
+# report. OpenCV reads this once, when the first capture opens, so emodesk/core/__init__.py sets it too
+# (before any core module can open one); what a damaged file lost is logged by us, at debug level.
 os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")
 
 import cv2  # noqa: E402
@@ -35,7 +38,10 @@ log = logging.getLogger(__name__)
 IMAGE_EXTENSIONS = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp", ".pgm", ".ppm"})
 VIDEO_EXTENSIONS = frozenset({".mp4", ".mov", ".m4v", ".avi", ".mkv", ".webm", ".wmv", ".mpg", ".mpeg", ".flv", ".ts"})
 STREAM_PATTERN = re.compile(r"^(rtsp|rtsps|rtmp|http|https|udp|tcp|srt)://", re.IGNORECASE)
-DEFAULT_FPS = 30.0
+DEFAULT_FPS = 30.0  # the frame rate assumed wherever a source does not say (the one place it is defined)
+# consecutive failed reads of a file whose length is unknown before it counts as ended (a damaged stretch
+# costs one failed read per lost packet; a read at the true end fails at once, so trying is cheap)
+MAX_FAILED_READS = 64
 
 
 @dataclass(frozen=True)
@@ -63,6 +69,24 @@ class SourceInfo:
 
 
 @dataclass(frozen=True)
+class Gap:
+    """Frames ``first_frame``..``last_frame`` (inclusive) of a file could not be decoded and were skipped;
+    ``start_s``/``end_s`` is the media time they span."""
+
+    first_frame: int
+    last_frame: int
+    start_s: float
+    end_s: float
+
+    @property
+    def frames(self) -> int:
+        return self.last_frame - self.first_frame + 1
+
+    def to_json(self) -> dict[str, Any]:
+        return {"first_frame": self.first_frame, "last_frame": self.last_frame, "start_s": self.start_s, "end_s": self.end_s}
+
+
+@dataclass(frozen=True)
 class Frame:
     index: int
     time_s: float
@@ -80,6 +104,7 @@ class FrameSource(ABC):
     def __init__(self) -> None:
         self.truncated = False
         self.warnings: list[str] = []
+        self.gaps: list[Gap] = []  # undecodable stretches skipped in the middle of a file
 
     @abstractmethod
     def frames(self) -> Iterator[Frame]: ...
@@ -184,7 +209,6 @@ class VideoFileSource(FrameSource):
             height=height,
             live=realtime,
         )
-        self.frames_read = 0
         if self.start_frame:
             # seeking: the GUI's slider and frame step restart the run here
             self._cap.set(cv2.CAP_PROP_POS_FRAMES, self.start_frame)
@@ -192,13 +216,32 @@ class VideoFileSource(FrameSource):
     def frames(self) -> Iterator[Frame]:
         fps = self.info.fps or DEFAULT_FPS
         start = time.monotonic() - self.start_frame / fps
-        index = self.start_frame
+        index = self.start_frame  # the index the next frame gets
+        # Until a read fails, frames are numbered in order (reruns identical, whatever the timestamps say).
+        # After a failure the file is damaged: FFmpeg skips the bad packets and decodes on, so from then on
+        # each frame's index comes from its timestamp, and a jump forward is a gap.
+        damaged = False
+        failed = decoded = 0
         while True:
             t0 = time.perf_counter()
             ok, image = self._cap.read()
             decode_ms = (time.perf_counter() - t0) * 1000.0
             if not ok or image is None:
-                break
+                failed += 1
+                if failed > self._failed_reads_allowed(index):
+                    break
+                continue
+            if failed:
+                log.debug("%s: %d read(s) failed after frame %d; decoding resumed", self.path, failed, index - 1)
+                damaged, failed = True, 0
+            if damaged:
+                stamped = self._stamped_index(fps, index)
+                if stamped < index:  # a straggler from the damaged stretch, out of order: not shown twice
+                    log.debug("%s: dropped a frame stamped %d after frame %d", self.path, stamped, index - 1)
+                    continue
+                if stamped > index:
+                    self._add_gap(index, stamped - 1, fps)
+                    index = stamped
             if self.realtime:
                 delay = start + index / fps - time.monotonic()
                 if delay > 0:
@@ -207,15 +250,35 @@ class VideoFileSource(FrameSource):
                 image = cv2.cvtColor(image, cv2.COLOR_GRAY2BGR)
             yield Frame(index, index / fps, image, time.monotonic(), decode_ms)
             index += 1
-        self.frames_read = index
+            decoded += 1
         expected = self.info.frame_count
         # container frame counts are estimates that can be off by one at the end
         if expected is not None and index < expected - 1:
             self.truncated = True
-            self.warn(f"{self.path}: truncated: decoded {index} of {expected} frames; results cover those")
-        elif index == 0:
+            self.warn(f"{self.path}: truncated: decoded {decoded} of {expected} frames; results cover those")
+        elif decoded == 0:
             self.truncated = True
             self.warn(f"{self.path}: no frame could be decoded")
+
+    def _failed_reads_allowed(self, index: int) -> int:
+        """Failed reads in a row before the file counts as ended: enough to cross any damaged stretch
+        (one failed read per lost packet, at most the frames still expected)."""
+        expected = self.info.frame_count
+        return max(expected - index, 0) + 8 if expected is not None else MAX_FAILED_READS
+
+    def _stamped_index(self, fps: float, index: int) -> int:
+        """The index of the frame just read, from its timestamp (``index`` when the file gives none)."""
+        ms = float(self._cap.get(cv2.CAP_PROP_POS_MSEC) or 0.0)
+        if not math.isfinite(ms) or ms <= 0:
+            return index
+        return int(round(ms * fps / 1000.0))
+
+    def _add_gap(self, first: int, last: int, fps: float) -> None:
+        gap = Gap(first, last, round(first / fps, 3), round((last + 1) / fps, 3))
+        self.gaps.append(gap)
+        # the session reports gaps in its warnings (SessionRun); here only the log hears of it
+        log.info("%s: damaged: frames %d-%d (%.2f-%.2f s) could not be decoded and were skipped",
+                 self.path, first, last, gap.start_s, gap.end_s)
 
     def close(self) -> None:
         self._cap.release()
