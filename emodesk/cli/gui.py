@@ -16,9 +16,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     gui = sub.add_parser(
         "gui",
         help="open the desktop window (the default when emodesk is run with no command)",
-        description="Open the desktop window; with PATH, open that video, image or folder and analyse it.",
+        description="Open the desktop window; with PATH, open that video, image or folder and analyse it, "
+        "or review that saved .session.json.",
     )
-    gui.add_argument("path", nargs="?", metavar="PATH", help="video, image or folder to analyse at once")
+    gui.add_argument("path", nargs="?", metavar="PATH", help="video, image or folder to analyse at once, or a saved .session.json to review")
     gui.add_argument("--theme", choices=("auto", "dark", "light"), default="auto", help="colour theme (default: follow the OS)")
     gui.set_defaults(handler=run)
 

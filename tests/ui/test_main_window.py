@@ -556,3 +556,22 @@ def test_valence_line_can_be_switched_on(qtbot, make_window) -> None:  # noqa: A
     assert len(x) > 0 and np.nanmin(y) >= -1.0 and np.nanmax(y) <= 1.0
     window.valence_action.trigger()
     assert not window.graph.valence_visible
+
+
+def test_pdf_report_and_annotated_video_from_the_export_menu_with_cancel(qtbot, make_window, tmp_path: Path) -> None:  # noqa: ANN001
+    window = make_window()
+    window.open_path(PORTRAIT)
+    wait_done(qtbot, window)
+    # a cancelled export leaves no file and says so
+    with qtbot.waitSignal(window.exportFinished, timeout=120000) as blocker:
+        job = window.export_to(tmp_path / "cancelled.annotated.mp4", "video")
+        window.jobs.cancel(job.job_id)
+    assert blocker.args[0].cancelled and not (tmp_path / "cancelled.annotated.mp4").exists()
+    video = export(qtbot, window, tmp_path / "portrait.annotated.mp4", "video")
+    cap = cv2.VideoCapture(str(video))
+    assert int(cap.get(cv2.CAP_PROP_FRAME_COUNT)) == 250 and int(cap.get(cv2.CAP_PROP_FRAME_WIDTH)) == 480
+    cap.release()
+    pdf = export(qtbot, window, tmp_path / "portrait.report.pdf", "pdf")
+    assert pdf.read_bytes().startswith(b"%PDF")
+    text = subprocess.run(["pdftotext", str(pdf), "-"], capture_output=True, text=True).stdout
+    assert PORTRAIT.name in text
