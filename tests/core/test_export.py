@@ -190,6 +190,8 @@ def test_export_of_the_saved_session_equals_what_analyze_wrote(analysed: dict[st
                   "--video", tmp_path / "v.mp4", "-q")  # fmt: skip
     assert run.returncode == 0, run.stderr
     assert (tmp_path / "f.csv").read_bytes() == analysed["csv"].read_bytes()
+    # byte-equal too: no creation date in the PDF, the same encoder settings for the video
+    assert (tmp_path / "r.pdf").read_bytes() == analysed["pdf"].read_bytes()
     assert pdf_text(tmp_path / "r.pdf") == pdf_text(analysed["pdf"])
     a, b = video_frames(tmp_path / "v.mp4"), video_frames(analysed["video"])
     assert len(a) == len(b) and all(np.array_equal(x, y) for x, y in zip(a, b))
