@@ -18,7 +18,7 @@ def register(sub: argparse._SubParsersAction) -> None:
             "instead). The journal is deleted once its session is written and read back."
         ),
     )
-    rec.add_argument("journals", nargs="+", type=Path, metavar="JOURNAL", help="a .journal.jsonl file")
+    rec.add_argument("journals", nargs="+", type=Path, metavar="JOURNAL", help="a .journal.jsonl file, or a folder: every journal in it")
     rec.add_argument("--out", "-o", type=Path, metavar="DIR", help="folder for the session files (default: beside each journal)")
     rec.add_argument("--keep-journal", action="store_true", help="keep each journal after its session is written")
     rec.add_argument("--force", action="store_true", help="recover even a journal whose emodesk process still seems to run")
@@ -40,6 +40,7 @@ def _free(path: Path) -> Path:
 def run(args: argparse.Namespace) -> int:
     from emodesk.core.analyze import ensure_output_dir
     from emodesk.core.session import (
+        JOURNAL_SUFFIX,
         inspect_journal,
         read_session_json,
         session_path_for,
@@ -49,7 +50,14 @@ def run(args: argparse.Namespace) -> int:
 
     out_dir = ensure_output_dir(args.out) if args.out else None
     failures = 0
-    for journal in args.journals:
+    journals: list[Path] = []
+    for given in args.journals:
+        found = sorted(given.glob(f"*{JOURNAL_SUFFIX}")) if given.is_dir() else [given]
+        if given.is_dir() and not found:
+            print(f"emodesk: error: {given}: no journal (*{JOURNAL_SUFFIX}) in this folder", file=sys.stderr)
+            failures += 1
+        journals += found
+    for journal in journals:
         try:
             if not journal.is_file():
                 raise EmodeskError(f"{journal}: no such journal file")

@@ -389,6 +389,12 @@ def test_recover_reports_a_bad_journal_in_one_line_and_exits_1(tmp_path: Path) -
     errors = error_lines(run.stderr)
     assert len(errors) == 2 and "not an emodesk journal" in errors[0] and "no such journal" in errors[1]
     assert bogus.exists()
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    folder = emodesk("recover", str(tmp_path), str(empty))  # a folder: every journal in it
+    assert folder.returncode == 1
+    errors = error_lines(folder.stderr)
+    assert len(errors) == 2 and "x.journal.jsonl: not an emodesk journal" in errors[1] and "empty: no journal" in errors[0]
 
 
 def test_output_files_get_the_users_umask(tmp_path: Path) -> None:
