@@ -7,13 +7,10 @@ replays a file at its real frame rate through the live code path (for demos and 
 
 from __future__ import annotations
 
-import logging
 import os
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-
-log = logging.getLogger(__name__)
 
 ENV_VIRTUAL_CAMERA = "EMODESK_VIRTUAL_CAMERA"
 

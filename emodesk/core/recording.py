@@ -8,6 +8,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from emodesk.core.sources import DEFAULT_FPS
 from emodesk.errors import OutputError
 
 log = logging.getLogger(__name__)
@@ -22,7 +23,7 @@ class VideoRecorder:
         self.path = Path(path)
         if self.path.suffix.lower() not in _FOURCC:
             raise OutputError(f"{self.path}: choose a .mp4, .mov, .mkv or .avi file name for the recording")
-        self.fps = float(fps) if fps and fps > 0 else 30.0
+        self.fps = float(fps) if fps and fps > 0 else DEFAULT_FPS
         self._writer: cv2.VideoWriter | None = None
         self._size: tuple[int, int] | None = None
         self.frames = 0

@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-import logging
 import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 __all__ = ["ProbabilitySmoother"]
-
-log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)

@@ -10,11 +10,9 @@ turns that state into table rows and QPixmaps. All of it runs on the GUI thread.
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-import cv2
 import numpy as np
 from PySide6.QtCore import QEvent, QObject, QSize, Qt, Signal
 from PySide6.QtGui import QColor, QFont, QIcon, QMouseEvent, QPainter, QPalette, QPixmap
@@ -27,14 +25,13 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from emodesk.core.annotate import face_thumbnail
 from emodesk.core.palette import emotion_rgb
 from emodesk.core.results import FrameResult
 from emodesk.core.run import FaceSnapshot
 from emodesk.core.session_model import SessionFace
 from emodesk.inference.types import Box
 from emodesk.ui.qt_image import bgr_to_qimage
-
-log = logging.getLogger(__name__)
 
 THUMB_PX = 64  # logical size of a thumbnail in the table
 THUMB_STORE_PX = 128  # stored size, so that thumbnails stay sharp on 2x displays
@@ -50,32 +47,13 @@ GONE_ROLE = Qt.ItemDataRole.UserRole + 1  # True when the face was not in the la
 
 
 def _face_crop(frame: np.ndarray, box: Box, size: int = THUMB_STORE_PX, margin: float = THUMB_MARGIN) -> np.ndarray | None:
-    """A square ``size``×``size`` crop centred on ``box`` with a margin, padded black where it leaves the frame.
-
-    A square keeps every thumbnail the same shape whatever the face's aspect ratio; padding (rather than
-    shifting the square inside the frame) keeps the face centred at the frame's edges.
-    """
+    """The core's square thumbnail of ``box`` (the PDF report draws the same one), or None when the box
+    shows nothing of the frame (degenerate, or outside it): the panel then keeps the previous thumbnail."""
     x1, y1, x2, y2 = box
-    w, h = x2 - x1, y2 - y1
-    if not (w > 1 and h > 1) or frame.ndim < 2 or frame.shape[0] == 0 or frame.shape[1] == 0:
+    h, w = frame.shape[:2] if frame.ndim >= 2 else (0, 0)
+    if not (x2 - x1 > 1 and y2 - y1 > 1) or x2 <= 0 or y2 <= 0 or x1 >= w or y1 >= h:
         return None
-    side = max(w, h) * (1.0 + 2.0 * margin)
-    cx, cy = (x1 + x2) / 2.0, (y1 + y2) / 2.0
-    left, top = int(round(cx - side / 2.0)), int(round(cy - side / 2.0))
-    side_px = max(1, int(round(side)))
-    right, bottom = left + side_px, top + side_px
-    fh, fw = frame.shape[:2]
-    sx1, sy1, sx2, sy2 = max(left, 0), max(top, 0), min(right, fw), min(bottom, fh)
-    if sx2 <= sx1 or sy2 <= sy1:
-        return None  # the box lies entirely outside the frame
-    crop = frame[sy1:sy2, sx1:sx2]
-    pad = (sy1 - top, bottom - sy2, sx1 - left, right - sx2)
-    if any(pad):
-        crop = cv2.copyMakeBorder(crop, *pad, cv2.BORDER_CONSTANT, value=0)
-    # INTER_AREA for shrinking (no aliasing), cubic when a small face has to be enlarged
-    interp = cv2.INTER_AREA if side_px >= size else cv2.INTER_CUBIC
-    # resize also makes a fresh array, so the frame buffer is not kept alive by the thumbnail
-    return cv2.resize(crop, (size, size), interpolation=interp)
+    return face_thumbnail(frame, box, size, margin=margin)
 
 
 @dataclass
