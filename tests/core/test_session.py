@@ -392,6 +392,15 @@ def test_load_session_round_trip_and_typed_access(tmp_path: Path) -> None:
     assert list(table["frame"]) == [0, 2, 4] and list(table["face_id"]) == [1, 1, 1]
 
 
+def test_to_dataframe_without_pandas_is_one_clear_line(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    run = make_run(tmp_path, [frame(0)])
+    run.run()
+    session = emodesk.load_session(run.finish(tmp_path / "s.session.json"))
+    monkeypatch.setitem(sys.modules, "pandas", None)  # what an environment without pandas looks like
+    with pytest.raises(EmodeskError, match=r"^Session.to_dataframe\(\) needs pandas: pip install pandas$"):
+        session.to_dataframe()
+
+
 def test_load_session_rejects_other_json(tmp_path: Path) -> None:
     other = tmp_path / "other.json"
     other.write_text("[1, 2]")
