@@ -8,7 +8,6 @@ the input is half analysed.
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import subprocess
@@ -17,35 +16,21 @@ import tempfile
 import time
 from pathlib import Path
 
-import jsonschema
 import pytest
 
-from tests.conftest import REPO, VIDEOS
+from tests.conftest import VIDEOS
+from tests.e2e.test_cli import emodesk, error_lines
+from tests.e2e.test_cli import validate as load
 
 ray = pytest.importorskip("ray", reason="the cluster extra is not installed: pip install -e '.[cluster]'")
 
 from emodesk.core.cluster import WORK_PREFIX, BatchProgress, ClusterOptions, run_batch  # noqa: E402
 from emodesk.core.settings import Settings  # noqa: E402
 
-SCHEMA = json.loads((REPO / "resources" / "session.schema.json").read_text())
 VIDEO_FILES = sorted(VIDEOS.glob("*.mp4"))
 SLOWEST = VIDEOS / "facenet-pytorch_video.mp4"  # 1080p, 6-8 faces: the longest task
 # what may differ between two runs of the same input: when and how fast it ran
 RUN_DEPENDENT = {"created", "timings", "wall_time_s"}
-
-
-def emodesk(*args: str, **kwargs) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "emodesk", *args], capture_output=True, text=True, timeout=600, env=os.environ.copy(), **kwargs)
-
-
-def load(path: Path) -> dict:
-    data = json.loads(path.read_text())
-    jsonschema.Draft202012Validator(SCHEMA).validate(data)
-    return data
-
-
-def error_lines(stderr: str) -> list[str]:
-    return [line for line in stderr.splitlines() if line.startswith("emodesk: error:")]
 
 
 @pytest.fixture(scope="module")
