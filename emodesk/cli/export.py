@@ -4,7 +4,9 @@ analysing again; and the same exports after ``emodesk analyze --pdf --csv --vide
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -78,7 +80,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from emodesk.core.export import SessionView, default_paths
+    from emodesk.core.export import ExportCancelled, SessionView, default_paths
 
     if args.pdf is None and args.csv is None and args.video is None:
         print("emodesk: usage error: nothing to export: give --pdf, --csv and/or --video (see emodesk export --help)", file=sys.stderr)
@@ -87,7 +89,19 @@ def run(args: argparse.Namespace) -> int:
     targets = {kind: (beside[kind] if value == _BESIDE else value) for kind in ("pdf", "csv", "video") if (value := getattr(args, kind)) is not None}
     # the session is read (and its errors reported) before a progress bar is drawn
     view = SessionView(args.session, events=args.events or (), baseline=args.baseline, source=args.source)
-    written = _export(view, targets, quiet=args.quiet, paper=args.paper)
+    # SIGTERM (kill, timeout, a scheduler) cancels like Ctrl+C does: the file being written is removed,
+    # the ones finished stay; exit status 128 + 15 as for analyze
+    cancel = threading.Event()
+    on_main = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGTERM, lambda *_: cancel.set()) if on_main else None
+    try:
+        written = _export(view, targets, quiet=args.quiet, paper=args.paper, cancel=cancel)
+    except ExportCancelled:
+        print("emodesk: terminated (SIGTERM); the export being written was removed", file=sys.stderr)
+        return 128 + signal.SIGTERM
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
     if not args.quiet:
         for kind, path in written.items():
             print(f"{kind:5s} → {path}")

@@ -9,9 +9,11 @@ from __future__ import annotations
 import csv
 import json
 import re
+import signal
 import subprocess
 import sys
 import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -442,3 +444,18 @@ def test_notebook_figures_are_the_reports_charts(analysed: dict[str, Any]) -> No
     assert ep.event_means(view, face=1).axes
     with pytest.raises(EmodeskError, match="face #7 is not in this session"):
         ep.timeline(session, face=7)
+
+
+@pytest.mark.parametrize(("sig", "code"), [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
+def test_an_interrupted_export_leaves_no_partial_file(analysed: dict[str, Any], tmp_path: Path, sig: int, code: int) -> None:
+    target = tmp_path / "v.mp4"
+    proc = subprocess.Popen([sys.executable, "-m", "emodesk", "export", str(analysed["session"]), "--video", str(target)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)  # fmt: skip
+    deadline = time.monotonic() + 120
+    while not list(tmp_path.glob(".tmp-*")) and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.005)  # signal once the video is being written
+    proc.send_signal(sig)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == code, err
+    assert "Traceback" not in err and err.strip().count("\n") == 0
+    assert list(tmp_path.iterdir()) == []
