@@ -267,7 +267,7 @@ SCHEMA: tuple[SettingSpec, ...] = (
     ),
     SettingSpec(
         "detect_every", INT, 1, "run the face detector on every N-th frame and track faces in between",
-        "Detect faces every", ANALYSIS_GROUP, metavar="N", minimum=1, maximum=100, unit="frames",
+        "Detect faces on every N-th frame", ANALYSIS_GROUP, metavar="N", minimum=1, maximum=100,
     ),
     SettingSpec(
         "max_faces", INT, 0, "analyse only the N largest faces of each frame", "Max faces", ANALYSIS_GROUP,
@@ -275,7 +275,7 @@ SCHEMA: tuple[SettingSpec, ...] = (
     ),
     SettingSpec(
         "sample_fps", FLOAT, None, "analyse N frames per second of a video file (the first frame at or after "
-        "every 1/N s; the others are counted as skipped)", "Sample", ANALYSIS_GROUP, metavar="N",
+        "every 1/N s; the others are counted as skipped)", "Analyse", ANALYSIS_GROUP, metavar="N",
         optional=True, none_text="every frame", minimum=0.0, min_exclusive=True, maximum=1000.0,
         unit="frames per second", step=1.0,
     ),

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from PySide6.QtCore import Qt
-from PySide6.QtGui import QColor, QIcon, QPainter, QPixmap
+from PySide6.QtGui import QColor, QIcon, QPainter, QPixmap, QResizeEvent, QShowEvent
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
@@ -98,12 +98,11 @@ class _ModelChooser(QWidget):
         font.setItalic(True)
         self.description_label.setFont(font)
 
+        # the wrapped licence and description lines are form rows of their own (see notes()): inside this
+        # widget's layout, a form row is sized from their one-line hint and the description overlaps the licence
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
-        layout.setSpacing(2)
         layout.addWidget(self.combo)
-        layout.addWidget(self.licence_label)
-        layout.addWidget(self.description_label)
         self.combo.currentIndexChanged.connect(self._update_labels)
         self._update_labels()
 
@@ -164,6 +163,10 @@ class _ModelChooser(QWidget):
         self.licence_label.setText(licence)
         self.licence_label.setToolTip(spec.licence_note)
         self.description_label.setText(spec.description)
+
+    def notes(self) -> tuple[QLabel, QLabel]:
+        """The licence and description lines, which the dialog lays out as rows of their own."""
+        return self.licence_label, self.description_label
 
 
 @dataclass(frozen=True)
@@ -273,6 +276,9 @@ class SettingsDialog(QDialog):
             control = _control(spec, statuses, self)
             control.widget.setToolTip(spec.help)
             forms[spec.group].addRow(f"{spec.label}:", control.widget)
+            if isinstance(control.widget, _ModelChooser):
+                for note in control.widget.notes():
+                    forms[spec.group].addRow("", note)
             self.fields[spec.name] = control
             setattr(self, spec.name, control.widget)
 
@@ -295,8 +301,25 @@ class SettingsDialog(QDialog):
         layout.addWidget(buttons)
 
         self.detector.combo.currentIndexChanged.connect(self._update_threshold_default)
+        for chooser in (self.detector, self.emotion):
+            chooser.combo.currentIndexChanged.connect(self._fit_height)
         self._base = settings
         self._set_values(settings, graph_window_s)
+
+    def showEvent(self, event: QShowEvent) -> None:
+        super().showEvent(event)
+        self._fit_height()
+
+    def resizeEvent(self, event: QResizeEvent) -> None:
+        super().resizeEvent(event)
+        self._fit_height()
+
+    def _fit_height(self) -> None:
+        # Qt sizes a dialog from its widgets' one-line hints; the wrapped licence and description lines
+        # need more at the width they get, or they are drawn over each other
+        needed = self.layout().totalHeightForWidth(self.width())
+        if needed > 0 and needed != self.minimumHeight():
+            self.setMinimumHeight(needed)
 
     # ---------------------------------------------------------------------------------------- values
 

@@ -212,3 +212,22 @@ def test_a_size_the_schema_refuses_keeps_the_dialog_open(dialog, typed):
     dialog.det_size.setCurrentText("640x480")
     dialog.accept()
     assert dialog.result() == dialog.DialogCode.Accepted and dialog.values()[0].det_size == (640, 480)
+
+
+@pytest.mark.parametrize("emotion", [None, "hsemotion_enet_b2_8", "mini_xception"])
+def test_model_notes_do_not_overlap(qtbot, emotion):
+    # the licence line and the wrapped description used to be drawn over each other (issue 8)
+    dlg = SettingsDialog(Settings(emotion=emotion), 30.0)
+    qtbot.addWidget(dlg)
+    dlg.show()
+    qtbot.waitExposed(dlg)
+    labels = [label for chooser in (dlg.detector, dlg.emotion) for label in chooser.notes()]
+
+    def fits() -> bool:  # every wrapped line gets the height its text needs at its width
+        return all(label.height() >= label.heightForWidth(label.width()) for label in labels)
+
+    qtbot.waitUntil(fits, timeout=3000)  # the dialog grows once it is shown and knows its width
+    for chooser in (dlg.detector, dlg.emotion):
+        licence, description = chooser.notes()
+        assert licence.geometry().bottom() < description.geometry().top()
+    assert dlg.emotion.notes()[1].geometry().bottom() < dlg.device.geometry().top()
