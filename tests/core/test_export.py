@@ -161,7 +161,7 @@ def test_report_pages_and_text(analysed: dict[str, Any]) -> None:
     for model in analysed["doc"]["models"]:
         assert model["id"] in overview and model["licence"] in overview
     for words in ("Face #1", "time on screen: 8.33 s", "emotion timeline", "valence", "top emotion per frame",
-                  "mean raw p", "mean calibrated p", "mean confidence", "happiness"):  # fmt: skip
+                  "mean raw p", "baseline p", "mean calibrated p", "mean confidence", "happiness"):  # fmt: skip
         assert words in face, words
     assert "Emotions within each event" in events and "baseline 0-2 s" in events and "smile prompt" in events
 

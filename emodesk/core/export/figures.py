@@ -171,9 +171,12 @@ def draw_distribution_pie(ax: Axes, summary: FaceSummary, labels: Sequence[str])
 
 
 def probability_table_rows(summary: FaceSummary, labels: Sequence[str]) -> tuple[list[str], list[list[str]]]:
-    """Header and rows of the per-emotion table: top-emotion frames, mean raw / smoothed (/ calibrated)
-    probability and mean confidence (over the frames where that emotion was on top)."""
+    """Header and rows of the per-emotion table: top-emotion frames, mean raw / smoothed probability, the
+    face's baseline and mean calibrated probability (when it has a baseline), and mean confidence (over
+    the frames where that emotion was on top)."""
     header = ["emotion", "frames on top", "mean raw p", "mean smoothed p"]
+    if summary.baseline is not None:
+        header.append("baseline p")
     if summary.mean_calibrated is not None:
         header.append("mean calibrated p")
     header.append("mean confidence")
@@ -181,6 +184,8 @@ def probability_table_rows(summary: FaceSummary, labels: Sequence[str]) -> tuple
     for label in labels:
         row = [label, str(summary.dominant_counts.get(label, 0)), _num(summary.mean_probs.get(label)),
                _num(summary.mean_smoothed.get(label))]  # fmt: skip
+        if summary.baseline is not None:
+            row.append(_num(summary.baseline.probs.get(label)))
         if summary.mean_calibrated is not None:
             row.append(_num(summary.mean_calibrated.get(label)))
         row.append(_num(summary.mean_confidence.get(label)))
