@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from emodesk import __version__
-from emodesk.cli import analyze, eval, export, gui, models, recover
+from emodesk.cli import analyze, bench, eval, export, gui, models, recover
 from emodesk.cli.common import EXAMPLES, Parser, configure_logging
 from emodesk.errors import EmodeskError, SettingError
 
@@ -24,7 +24,7 @@ from emodesk.errors import EmodeskError, SettingError
 _ALIASES = {"analyse": "analyze"}
 
 # order of `emodesk --help`; each module registers one command
-_COMMAND_MODULES = (analyze, export, recover, gui, eval, models)
+_COMMAND_MODULES = (analyze, export, recover, gui, eval, models, bench)
 
 
 def build_parser() -> argparse.ArgumentParser:

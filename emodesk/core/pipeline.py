@@ -14,11 +14,12 @@ import logging
 import threading
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from emodesk.core.reader import FrameReader, FrameSampler, SourceCounts
+from emodesk.core.reader import FrameReader, FrameSampler, Prefetch, SourceCounts
 from emodesk.core.results import FaceResult, FrameResult, StageTimings
 from emodesk.core.settings import Settings
 from emodesk.core.shots import ShotCutDetector
@@ -48,8 +49,12 @@ class Pipeline:
         detector: FaceDetector | None = None,
         classifier: EmotionClassifier | None = None,
         allow_download: bool | None = None,
+        overlap: bool = True,
     ) -> None:
+        """``overlap=False`` runs detection on the caller's thread too (the sequential reference that the
+        tests and ``emodesk bench`` compare with); results are the same either way."""
         self.settings = settings = settings or Settings()
+        self.overlap = overlap
         common = {"device": settings.device, "allow_download": allow_download, "threads": settings.threads}
         self.detector = detector or load_detector(
             settings.detector,
@@ -94,81 +99,60 @@ class Pipeline:
         live mode the newest frame wins and replaced ones are counted as dropped.
         ``counts`` is filled as the run goes; when the generator ends (exhausted, stopped, closed or
         broken out of) ``processed + dropped + skipped == delivered``.
-        Breaking out of the loop, or closing the generator, stops the reader thread too.
+        Breaking out of the loop, or closing the generator, stops the worker threads too.
         ``keep_images`` attaches each decoded frame to its result (``result.image``) for display.
+
+        Three stages overlap on consecutive frames: decoding (reader thread), detection + tracking
+        (detect thread) and classification + smoothing (the caller's thread, inside this generator). Each
+        stage handles frames strictly in order and owns its state (the tracker lives in the detect stage,
+        the smoother in the classify stage), so results do not depend on thread timing: a file run gives
+        the same frames[] as with ``overlap=False``.
         """
         counts = counts if counts is not None else SourceCounts()
         own_source = not isinstance(source, FrameSource)
         src = open_source(source, realtime=bool(live)) if own_source else source
         live = src.info.live if live is None else live
-        still = src.info.kind in STILL_KINDS
-        tracker = FaceTracker(max_age_s=self.settings.track_max_age_s)
-        smoother = ProbabilitySmoother(half_life_s=self.settings.smoothing)
-        sampler = FrameSampler(self.settings.sample_fps) if not still else None
-        # edited footage has cuts; a camera never does, and a person stepping close must not reset IDs
-        cuts = ShotCutDetector() if self.settings.shot_cuts and src.info.kind in ("video", "stream") else None
         reader = FrameReader(src, live=live, stop=stop, counts=counts)
-        processed = 0
+        detect = _DetectStage(self, src, reader, counts, stop)
+        # live: a queue of one, so a detected frame waits at most one classification (latency stays bounded)
+        ahead = Prefetch(detect.run, name="emodesk-detect", size=1 if live else 4) if self.overlap else None
+        staged = iter(ahead) if ahead is not None else detect.run()
+        smoother = ProbabilitySmoother(half_life_s=self.settings.smoothing)
         in_hand = 0
-        pending_cut = False  # a cut seen on a frame the sampling skipped applies to the next analysed one
-        frames = iter(reader)
         try:
-            for item in frames:
-                in_hand = 1  # taken from the reader, not yet accounted for
+            for item in staged:
+                in_hand = 1  # detected, not yet accounted for
                 if stop is not None and stop.is_set():
                     break
-                # stills are unrelated pictures, and a shot cut starts new ones: no identity carries over;
-                # skipped frames are still compared, so a cut between two sampled frames is not missed
-                cut = cuts is not None and cuts.is_cut(item.frame.image)
-                if sampler is not None and not sampler.take(item.frame.time_s):
-                    counts.skipped += 1
-                    in_hand = 0
-                    pending_cut = pending_cut or cut
-                    continue
-                cut, pending_cut = cut or pending_cut, False
-                if still or cut:
-                    tracker.reset()
+                if item.cut or item.still:
                     smoother.reset()
-                detect = still or cut or processed % self.settings.detect_every == 0
-                result = self._process(item.frame, tracker, smoother, detect=detect, dropped=item.dropped_before)
-                if cut or keep_images:
-                    result = dataclasses.replace(
-                        result, shot_cut=cut, image=item.frame.image if keep_images else None
-                    )
-                processed += 1
+                result = self._classify(item, smoother)
+                if keep_images:
+                    result = dataclasses.replace(result, image=item.frame.image)
                 counts.processed += 1
                 in_hand = 0
                 yield result
         finally:
-            frames.close()  # joins the reader thread now, not whenever the generator is collected
-            # after the join, so the reader thread no longer writes ``dropped``: a frame taken but not
-            # analysed (the run stopped, or analysing it raised) is dropped
-            counts.dropped += in_hand
+            staged.close()  # type: ignore[attr-defined]  # stops and joins the detect and reader threads
+            # after the joins, so no other thread writes ``dropped`` any more: frames taken but not
+            # analysed (the run stopped, or analysing raised) and those abandoned between stages are dropped
+            counts.dropped += in_hand + detect.abandoned + (ahead.abandoned if ahead is not None else 0)
             if own_source:
                 src.close()
 
     def analyze_image(self, image: np.ndarray) -> FrameResult:
         """Detect and classify the faces of one BGR image (no tracking history)."""
         frame = Frame(0, 0.0, image, time.monotonic(), 0.0)
-        return self._process(frame, FaceTracker(), ProbabilitySmoother(0.0), detect=True, dropped=0)
-
-    def _process(
-        self,
-        frame: Frame,
-        tracker: FaceTracker,
-        smoother: ProbabilitySmoother,
-        *,
-        detect: bool,
-        dropped: int,
-    ) -> FrameResult:
+        tracker = FaceTracker()
         t0 = time.perf_counter()
-        if detect:
-            detections = self.detector.detect(frame.image)
-            t1 = time.perf_counter()
-            faces: list[TrackedFace] = tracker.update(detections, frame.time_s)
-        else:
-            t1 = time.perf_counter()
-            faces = tracker.predict(frame.time_s)
+        detections = self.detector.detect(frame.image)
+        t1 = time.perf_counter()
+        faces = tracker.update(detections, frame.time_s)
+        staged = _Staged(frame, faces, tracker.active_ids, True, False, True, 0, (t1 - t0) * 1e3, 0.0)
+        return self._classify(staged, ProbabilitySmoother(0.0))
+
+    def _classify(self, item: _Staged, smoother: ProbabilitySmoother) -> FrameResult:
+        frame, faces = item.frame, item.faces
         t2 = time.perf_counter()
         probs = self.classifier.classify(frame.image, [f.detection for f in faces])
         t3 = time.perf_counter()
@@ -190,22 +174,113 @@ class Pipeline:
                     tracked=face.predicted,
                 )
             )
-        smoother.prune(tracker.active_ids)
+        smoother.prune(item.active_ids)
         t4 = time.perf_counter()
         timings = StageTimings(
             decode_ms=frame.decode_ms,
-            detect_ms=(t1 - t0) * 1000.0,
-            track_ms=(t2 - t1) * 1000.0,
+            detect_ms=item.detect_ms,
+            track_ms=item.track_ms,
             classify_ms=(t3 - t2) * 1000.0,
-            total_ms=frame.decode_ms + (t4 - t0) * 1000.0,
+            total_ms=frame.decode_ms + item.detect_ms + item.track_ms + (t4 - t2) * 1000.0,
         )
         return FrameResult(
             index=frame.index,
             time_s=frame.time_s,
             faces=tuple(results),
             timings=timings,
-            detected=detect,
-            dropped=dropped,
+            detected=item.detected,
+            dropped=item.dropped,
             captured_at=frame.captured_at,
             frame_shape=(int(frame.image.shape[0]), int(frame.image.shape[1])),
+            shot_cut=item.cut,
+            file=frame.name,  # folders of images: which picture this frame is (session-core)
         )
+
+
+@dataclass(frozen=True)
+class _Staged:
+    """A frame after detection and tracking, on its way to classification."""
+
+    frame: Frame
+    faces: list[TrackedFace]
+    active_ids: tuple[int, ...]  # the tracker's confirmed IDs after this frame (the smoother keeps those)
+    detected: bool
+    cut: bool  # a shot cut starts at this frame: tracks were reset before it
+    still: bool  # an independent picture: no identity or smoothing carries over
+    dropped: int  # live frames replaced in the slot before this one was taken
+    detect_ms: float
+    track_ms: float
+
+
+class _DetectStage:
+    """Sampling, shot cuts, detection and tracking, one frame after the other, in one thread."""
+
+    def __init__(
+        self,
+        pipeline: Pipeline,
+        source: FrameSource,
+        reader: FrameReader,
+        counts: SourceCounts,
+        stop: threading.Event | None,
+    ) -> None:
+        settings = pipeline.settings
+        self.pipeline = pipeline
+        self.reader = reader
+        self.counts = counts
+        self.stop = stop
+        self.still = source.info.kind in STILL_KINDS
+        self.tracker = FaceTracker(max_age_s=settings.track_max_age_s)
+        self.sampler = FrameSampler(settings.sample_fps) if not self.still else None
+        # edited footage has cuts; a camera never does, and a person stepping close must not reset IDs
+        self.cuts = ShotCutDetector() if settings.shot_cuts and source.info.kind in ("video", "stream") else None
+        self.detect_every = settings.detect_every
+        self.abandoned = 0  # frames taken from the reader that never left this stage (the run ended)
+
+    def run(self) -> Iterator[_Staged]:
+        detector, tracker = self.pipeline.detector, self.tracker
+        processed = 0
+        pending_cut = False  # a cut seen on a frame the sampling skipped applies to the next analysed one
+        in_hand = 0
+        frames = iter(self.reader)
+        try:
+            for item in frames:
+                in_hand = 1
+                if self.stop is not None and self.stop.is_set():
+                    break
+                # stills are unrelated pictures, and a shot cut starts new ones: no identity carries over;
+                # skipped frames are still compared, so a cut between two sampled frames is not missed
+                cut = self.cuts is not None and self.cuts.is_cut(item.frame.image)
+                if self.sampler is not None and not self.sampler.take(item.frame.time_s):
+                    self.counts.skipped += 1
+                    in_hand = 0
+                    pending_cut = pending_cut or cut
+                    continue
+                cut, pending_cut = cut or pending_cut, False
+                if self.still or cut:
+                    tracker.reset()
+                detect = self.still or cut or processed % self.detect_every == 0
+                t0 = time.perf_counter()
+                if detect:
+                    detections = detector.detect(item.frame.image)
+                    t1 = time.perf_counter()
+                    faces = tracker.update(detections, item.frame.time_s)
+                else:
+                    t1 = time.perf_counter()
+                    faces = tracker.predict(item.frame.time_s)
+                t2 = time.perf_counter()
+                processed += 1
+                in_hand = 0
+                yield _Staged(
+                    item.frame,
+                    faces,
+                    tracker.active_ids,
+                    detect,
+                    cut,
+                    self.still,
+                    item.dropped_before,
+                    (t1 - t0) * 1000.0,
+                    (t2 - t1) * 1000.0,
+                )
+        finally:
+            frames.close()  # joins the reader thread
+            self.abandoned += in_hand

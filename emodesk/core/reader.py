@@ -11,14 +11,16 @@ import logging
 import math
 import queue
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from typing import Generic, TypeVar
 
 from emodesk.core.sources import Frame, FrameSource
 
 log = logging.getLogger(__name__)
 
 _END = object()
+T = TypeVar("T")
 
 
 @dataclass
@@ -216,5 +218,80 @@ class FrameReader:
                 log.warning("frame reader thread did not stop within 5 s; frame counts may be incomplete")
             else:
                 self._count_leftovers()
+        if self.error is not None:
+            raise self.error
+
+
+class Prefetch(Generic[T]):
+    """Runs ``produce()`` on its own thread and hands its items over in order through a bounded queue.
+
+    How the pipeline's stages overlap: the producer works on the next items while the consumer handles
+    this one, at most ``size`` ahead, losing nothing. An exception in the producer is raised on the
+    consumer's thread. When the consumer stops early (break, close), the producer is halted and joined,
+    its generator closed on its own thread, and ``abandoned`` counts the items it made that were never
+    taken (the one it held, and those left in the queue).
+    """
+
+    def __init__(self, produce: Callable[[], Iterator[T]], *, name: str, size: int = 2) -> None:
+        self._produce = produce
+        self._queue: queue.Queue[object] = queue.Queue(maxsize=size)
+        self._halt = threading.Event()
+        self._thread = threading.Thread(target=self._run, name=name, daemon=True)
+        self.error: BaseException | None = None
+        self.abandoned = 0
+
+    def _put(self, item: object) -> bool:
+        while not self._halt.is_set():
+            try:
+                self._queue.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def _run(self) -> None:
+        items = self._produce()
+        try:
+            for item in items:
+                if not self._put(item):
+                    self.abandoned += 1
+                    break
+        except BaseException as exc:  # noqa: BLE001 - re-raised on the consumer's thread
+            self.error = exc
+        finally:
+            try:
+                close = getattr(items, "close", None)
+                if close is not None:
+                    close()  # the producer's own clean-up (a generator's finally), on this thread
+            except BaseException as exc:  # noqa: BLE001 - re-raised on the consumer's thread
+                self.error = self.error or exc
+            finally:
+                self._put(_END)
+
+    def __iter__(self) -> Iterator[T]:
+        self._thread.start()
+        try:
+            while True:
+                try:
+                    item = self._queue.get(timeout=0.1)
+                except queue.Empty:
+                    if not self._thread.is_alive() and self._queue.empty():
+                        break  # the producer died without its end marker; never wait forever
+                    continue
+                if item is _END:
+                    break
+                yield item  # type: ignore[misc]
+        finally:
+            self._halt.set()
+            self._thread.join(timeout=10.0)
+            if self._thread.is_alive():
+                log.warning("%s thread did not stop within 10 s", self._thread.name)
+            while True:
+                try:
+                    left = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+                if left is not _END:
+                    self.abandoned += 1
         if self.error is not None:
             raise self.error

@@ -123,6 +123,47 @@ def test_file_mode_never_drops(pipeline: Pipeline) -> None:
     assert (counts.delivered, counts.processed, counts.dropped, counts.skipped) == (250, 250, 0, 0)
 
 
+@pytest.mark.parametrize("detect_every", [1, 3])
+def test_overlapped_stages_give_the_sequential_results(pipeline: Pipeline, detect_every: int) -> None:
+    """Decode, detect and classify overlap on consecutive frames, yet frames[] is what a sequential
+    run gives (a clip with shot cuts and several faces)."""
+    clip = VIDEOS / "short_hamilton_clip.mp4"
+    settings = Settings(device="cpu", detect_every=detect_every)
+    models = {"detector": pipeline.detector, "classifier": pipeline.classifier}
+    sequential = [_content(r) for r in Pipeline(settings, overlap=False, **models).run(clip)]
+    threads = set()
+    overlapped = []
+    for result in Pipeline(settings, **models).run(clip):
+        overlapped.append(_content(result))
+        threads.update(t.name for t in threading.enumerate())
+    assert "emodesk-detect" in threads and "emodesk-reader" in threads
+    assert overlapped == sequential
+    assert any(r["shot_cut"] for r in sequential) and max(len(r["faces"]) for r in sequential) > 1
+
+
+def test_a_model_error_mid_run_reaches_the_caller_and_every_frame_is_accounted(pipeline: Pipeline) -> None:
+    class Failing:
+        def __init__(self, inner):
+            self.inner, self.calls = inner, 0
+
+        def __getattr__(self, name):
+            return getattr(self.inner, name)
+
+        def detect(self, frame):
+            self.calls += 1
+            if self.calls == 20:
+                raise RuntimeError("detector failed")
+            return self.inner.detect(frame)
+
+    failing = Pipeline(Settings(device="cpu"), detector=Failing(pipeline.detector), classifier=pipeline.classifier)
+    counts = SourceCounts()
+    seen = 0
+    with pytest.raises(RuntimeError, match="detector failed"):
+        for _ in failing.run(CLIP, counts=counts):
+            seen += 1
+    assert seen == counts.processed == 19 and counts.dropped >= 1 and counts.accounted
+
+
 def test_live_true_paces_a_file_path_like_a_camera(pipeline: Pipeline) -> None:
     """``run("clip.mp4", live=True)`` delivers frames no faster than the clip's frame rate."""
     counts = SourceCounts()

@@ -10,7 +10,13 @@ from collections.abc import Iterator
 import numpy as np
 import pytest
 
-from emodesk.core.reader import FrameReader, FrameSampler, LatestSlot, SourceCounts
+from emodesk.core.reader import (
+    FrameReader,
+    FrameSampler,
+    LatestSlot,
+    Prefetch,
+    SourceCounts,
+)
 from emodesk.core.sources import Frame, FrameSource, SourceInfo
 
 
@@ -58,7 +64,7 @@ def test_live_reader_stopped_early_counts_what_it_left() -> None:
     counts = SourceCounts()
     stop = threading.Event()
     taken = 0
-    for _ in FrameReader(Burst(10_000, live=True), live=True, stop=stop, counts=counts):
+    for _ in FrameReader(Burst(10_000, live=True, pace_s=0.001), live=True, stop=stop, counts=counts):
         taken += 1
         if taken == 3:
             stop.set()
@@ -101,3 +107,35 @@ def test_sampler_takes_the_first_frame_at_or_after_each_sample_time() -> None:
     # NTSC rate: one frame per second, never two in the same second
     ntsc = FrameSampler(1.0)
     assert [i for i in range(200) if ntsc.take(i / (30000 / 1001))] == [0, 30, 60, 90, 120, 150, 180]
+
+
+def test_prefetch_keeps_order_raises_producer_errors_and_counts_what_it_abandons() -> None:
+    assert list(Prefetch(lambda: iter(range(100)), name="emodesk-test", size=3)) == list(range(100))
+
+    def failing() -> Iterator[int]:
+        yield 1
+        raise ValueError("bad frame 2")
+
+    got: list[int] = []
+    with pytest.raises(ValueError, match="bad frame 2"):
+        got.extend(Prefetch(failing, name="emodesk-test"))
+    assert got == [1]
+
+    closed = threading.Event()
+
+    def endless() -> Iterator[int]:
+        try:
+            n = 0
+            while True:
+                yield n
+                n += 1
+        finally:
+            closed.set()  # the producer's clean-up ran (the pipeline's closes the reader there)
+
+    ahead = Prefetch(endless, name="emodesk-test", size=4)
+    run = iter(ahead)
+    taken = [next(run) for _ in range(5)]
+    time.sleep(0.05)  # the producer fills the queue and waits
+    run.close()
+    assert taken == [0, 1, 2, 3, 4] and closed.is_set()
+    assert ahead.abandoned >= 4  # the full queue, and the item the producer held
