@@ -54,6 +54,7 @@ class SettingSpec:
     min_exclusive: bool = False
     multiple_of: int | None = None
     choices: tuple[str, ...] = ()
+    choice_notes: tuple[tuple[str, str], ...] = ()  # (choice, what it means), shown beside it in the dialog
     model_kind: str | None = None
     zero_text: str = ""  # what 0 means, e.g. "off", "all"
     unit: str = ""  # shown after the value ("s", "fps")
@@ -254,6 +255,7 @@ SCHEMA: tuple[SettingSpec, ...] = (
         "device", CHOICE, "auto", "where models run: auto = CUDA when it works, else the CPU; cuda and "
         "tensorrt fail clearly when unavailable (tensorrt builds an engine per input size on first use)",
         "Device", MODELS_GROUP, choices=DEVICES,
+        choice_notes=(("auto", "CUDA when it works, else the CPU"), ("tensorrt", "builds an engine per input size on first use")),
     ),
     SettingSpec(
         "threshold", FLOAT, None, "minimum face detection score; lower finds more faces (and more false ones)",

@@ -239,8 +239,9 @@ def _control(spec: SettingSpec, statuses: dict[str, ModelStatus], parent: QWidge
         return _Control(chooser, chooser.model, chooser.set_model)
     if spec.kind == CHOICE:
         combo = QComboBox(parent)
+        notes = dict(spec.choice_notes)
         for choice in spec.choices:
-            combo.addItem(choice, choice)
+            combo.addItem(f"{choice} ({notes[choice]})" if choice in notes else choice, choice)
         return _Control(combo, combo.currentData, lambda v: combo.setCurrentIndex(max(combo.findData(v), 0)))
     if spec.kind == BOOL:
         check = QCheckBox(parent)
