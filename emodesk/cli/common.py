@@ -91,6 +91,15 @@ def _setting_help(spec: SettingSpec) -> str:
         default += f"; multiples of {spec.multiple_of} from {spec.minimum:g} to {spec.maximum:g}"
     elif spec.kind in ("int", "float"):
         default += f"; {spec.allowed()}"
+    elif spec.kind == "model" and spec.model_choices():
+        from emodesk.errors import EmodeskError
+        from emodesk.inference.manifest import load_manifest
+
+        try:
+            default = f"{load_manifest().default(spec.model_kind or '').id}, {default}"
+        except EmodeskError:  # no default in the manifest: said when a model is loaded
+            pass
+        default += f"; {spec.allowed()}"
     return f"{spec.help} (default: {default})".replace("%", "%%")
 
 

@@ -200,7 +200,7 @@ def test_the_form_has_one_row_per_schema_entry_with_its_help(dialog):
     max_faces = next(s for s in SCHEMA if s.name == "max_faces")
     assert dialog.max_faces.maximum() == max_faces.maximum and dialog.max_faces.text() == "all"
     # choices come from the schema too, with what they mean
-    assert [dialog.device.itemData(i) for i in range(dialog.device.count())] == list(SCHEMA[2].choices)
+    assert [dialog.device.itemData(i) for i in range(dialog.device.count())] == list(next(s for s in SCHEMA if s.name == "device").choices)
     assert "CUDA" in dialog.device.itemText(dialog.device.findData("auto"))
 
 
