@@ -415,12 +415,13 @@ def install_wheel_venv(venv_dir: Path, *, deps_from: Path | None = None) -> Path
 
 # what decides the bundle's make-up: a change here means the frozen app must be rebuilt and smoke-tested
 HASHED_INPUTS = ("build_installer.spec", "scripts/installer_support.py", "scripts/smoke_installer.py")
+BUNDLE_EXTRAS = ("installer", "cuda")  # the extras a build uses; test, train, cluster … never ship
 RECORDED_HASH = REPO / "scripts" / "installer.inputs.sha256"
 
 
 def inputs_hash(root: Path = REPO) -> str:
-    """sha256 over the spec, its helpers, and pyproject's dependency lists (not the rest of pyproject.toml,
-    which changes for unrelated reasons: tool settings, other extras' comments)."""
+    """sha256 over the spec, its helpers, pyproject's dependencies and the extras a build uses (not the rest
+    of pyproject.toml, which changes for unrelated reasons: tool settings, the test or cluster extras)."""
     import hashlib
 
     digest = hashlib.sha256()
@@ -431,7 +432,8 @@ def inputs_hash(root: Path = REPO) -> str:
         import tomllib
 
         project = tomllib.loads(pyproject.decode("utf-8"))["project"]
-        deps = {"dependencies": project.get("dependencies", []), "extras": project.get("optional-dependencies", {})}
+        extras = project.get("optional-dependencies", {})
+        deps = {"dependencies": project.get("dependencies", []), "extras": {e: extras.get(e) for e in BUNDLE_EXTRAS}}
         digest.update(json.dumps(deps, sort_keys=True).encode())
     except ImportError:  # Python 3.10 has no tomllib: hash the whole file (a rebuild too many, never one too few)
         digest.update(pyproject)

@@ -16,7 +16,8 @@ EMODESK_OFFLINE=1, no EMODESK_MODEL_DIR and no Python variables:
 4. the window under Xvfb: time from process start to the first visible window, then Ctrl+Q (xdotool) must
    close it with exit status 0; again with the clip as argument, a screenshot after a few seconds, Ctrl+Q;
 5. the contents: THIRD_PARTY_LICENSES names every bundled model and package, a CPU build holds no CUDA
-   library, no test or training package ships, the desktop entry and icons are beside the executable.
+   library, no test or training package ships, the desktop entry and icons are beside the executable;
+   on Linux install-desktop-entry.sh adds a valid menu entry for this executable and --uninstall removes it.
 
 Prints the bundle size and the timings; ``--report`` writes them as JSON. Exit status 0 when every check
 passed, 1 otherwise (each failure on one line). Needs Xvfb and xdotool for step 4.
@@ -275,6 +276,27 @@ def check_window(exe: Path, env: dict[str, str], home: Path, args: argparse.Name
         xvfb.wait()
 
 
+def check_desktop_entry(bundle: Path, env: dict[str, str], home: Path, report: dict) -> None:
+    """install-desktop-entry.sh adds a menu entry naming this executable and the icons; --uninstall removes them."""
+    if not sys.platform.startswith("linux"):
+        return
+    script = bundle / "install-desktop-entry.sh"
+    expect(run([str(script)], env, home), "install-desktop-entry.sh")
+    data = Path(env["XDG_DATA_HOME"])
+    entry = data / "applications" / "emodesk.desktop"
+    text = entry.read_text(encoding="utf-8") if entry.is_file() else ""
+    if f'Exec="{bundle.resolve()}/emodesk" %f' not in text:
+        raise SmokeFailure(f"{entry} does not start {bundle.resolve()}/emodesk")
+    if not (data / "icons" / "hicolor" / "256x256" / "apps" / "emodesk.png").is_file():
+        raise SmokeFailure("install-desktop-entry.sh installed no 256 px icon")
+    if shutil.which("desktop-file-validate"):
+        expect(run(["desktop-file-validate", str(entry)], env, home), "desktop-file-validate")
+    expect(run([str(script), "--uninstall"], env, home), "install-desktop-entry.sh --uninstall")
+    if entry.exists():
+        raise SmokeFailure("install-desktop-entry.sh --uninstall left the entry behind")
+    report["desktop_entry"] = True
+
+
 def check_contents(bundle: Path, variant: str, report: dict) -> None:
     """What ships: the licences name every model and package, no CUDA libraries in a CPU build, no test or
     training packages, the desktop entry and icons beside the executable."""
@@ -339,6 +361,7 @@ def main(argv: list[str] | None = None) -> int:
             home.mkdir()
             env = isolated_env(home)
             check_cli(exe, env, home, args, report)
+            check_desktop_entry(exe.parent, env, home, report)
             check_window(exe, env, home, args, report)
         report["ok"] = True
     except (SmokeFailure, subprocess.SubprocessError, OSError, ValueError) as exc:
@@ -348,7 +371,8 @@ def main(argv: list[str] | None = None) -> int:
         if args.report:
             args.report.parent.mkdir(parents=True, exist_ok=True)
             args.report.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
-    for key in ("bundle_mib", "build_seconds", "version_seconds", "window_seconds", "window_icon", "analyze_seconds", "frames",
+    for key in ("bundle_mib", "build_seconds", "version_seconds", "window_seconds", "window_icon", "desktop_entry",
+                "analyze_seconds", "frames",
                 "faces", "bundled_models", "providers_line", "screenshot"):
         if key in report:
             print(f"{key:>16}: {report[key]}")

@@ -114,6 +114,10 @@ def test_the_inputs_hash_follows_the_spec_and_the_dependencies(tmp_path: Path) -
     pyproject.write_text(pyproject.read_text(encoding="utf-8") + "\n# a comment\n", encoding="utf-8")
     assert support.inputs_hash(tmp_path) == before  # unrelated pyproject edits do not force a rebuild
     pyproject.write_text(
+        pyproject.read_text(encoding="utf-8").replace('"pytest>=7.4"', '"pytest>=7.5"'), encoding="utf-8"
+    )
+    assert support.inputs_hash(tmp_path) == before  # nor do the test extra's
+    pyproject.write_text(
         pyproject.read_text(encoding="utf-8").replace('"tqdm>=4.60"', '"tqdm>=4.61"'), encoding="utf-8"
     )
     after_deps = support.inputs_hash(tmp_path)
