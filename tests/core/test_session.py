@@ -392,6 +392,21 @@ def test_load_session_round_trip_and_typed_access(tmp_path: Path) -> None:
     assert list(table["frame"]) == [0, 2, 4] and list(table["face_id"]) == [1, 1, 1]
 
 
+def test_sessions_written_before_counts_and_modes_still_load(tmp_path: Path) -> None:
+    run = make_run(tmp_path, [frame(i, (face(1, 0.9),)) for i in range(4)])
+    run.run()
+    data = json.loads(run.finish(tmp_path / "s.session.json").read_text())
+    for key in ("counts", "analysis", "events"):
+        del data[key]
+    del data["faces"][0]["on_screen_s"]
+    old = tmp_path / "old.session.json"
+    old.write_text(json.dumps(data))
+    session = emodesk.load_session(old)
+    assert session.counts.processed == 4 and session.counts.accounted
+    assert session.analysis["mode"] == "every_frame" and session.events == ()
+    assert session.faces[0].on_screen_s is None and session.faces[0].frames_seen == 4
+
+
 def test_to_dataframe_without_pandas_is_one_clear_line(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     run = make_run(tmp_path, [frame(0)])
     run.run()
