@@ -8,10 +8,10 @@ import threading
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from emodesk.cli.cluster import add_options as add_cluster_options
 from emodesk.cli.common import EXAMPLES, add_setting_options, non_negative, positive_int, settings_from_args
 from emodesk.cli.export import add_analyze_options as add_export_options
 from emodesk.cli.export import export_after_analysis
-from emodesk.cli.cluster import add_options as add_cluster_options
 
 if TYPE_CHECKING:
     from emodesk.core.analyze import AnalysisOutcome

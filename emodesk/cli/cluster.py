@@ -60,6 +60,7 @@ def run_on_cluster(
     options = ClusterOptions(address=args.cluster, workers=args.workers, gpus_per_task=args.gpus_per_task)
     bar: tqdm | None = None
     failures = 0
+    written = 0
 
     def write(line: str) -> None:
         (bar.write if bar is not None else print)(line, file=sys.stderr)
@@ -88,7 +89,8 @@ def run_on_cluster(
         bar.set_postfix_str(f"{progress.fps:.1f} frames/s across the cluster, ETA {eta}", refresh=sys.stderr.isatty())
 
     def on_result(result: InputResult) -> None:
-        nonlocal failures
+        nonlocal failures, written
+        written += result.outcome.session_path is not None
         # the same lines, in the same words, as a local run (above the bar)
         if bar is not None:
             bar.update(1)
@@ -116,6 +118,12 @@ def run_on_cluster(
             on_progress=on_progress,
             on_warning=lambda line: write(f"emodesk: warning: {line}"),
         )
+    except KeyboardInterrupt:
+        if bar is not None:
+            bar.close()
+            bar = None
+        print(f"emodesk: cancelled the running inputs; {written} of {len(args.inputs)} sessions written", file=sys.stderr)
+        raise
     finally:
         if bar is not None:
             bar.close()

@@ -35,7 +35,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -116,6 +116,10 @@ def _ray() -> Any:
     return ray
 
 
+def _first_line(exc: BaseException) -> str:
+    return (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+
+
 def connect(address: str) -> bool:
     """Join (or, for ``local``, start) a Ray cluster; True when this call started one (shut it down
     after). A Ray already initialised in this process (a notebook, the test suite) is used as it is."""
@@ -130,7 +134,7 @@ def connect(address: str) -> bool:
             return True
         ray.init(address=address, **quiet)
     except Exception as exc:  # Ray raises ConnectionError, RuntimeError, ValueError, ... for one cause
-        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        first = _first_line(exc)
         if address.startswith("ray://") and "RAY_AUTH_MODE" not in os.environ:
             # Ray >= 2.5x clusters started with `ray start` want a token from Ray Client drivers
             first += " (if the cluster uses token authentication: RAY_AUTH_MODE=token and its token, see README)"
@@ -264,7 +268,6 @@ class _Task:
     node: str | None = None
     frames: int = 0
     expected: int | None = None
-    history: list[str] = field(default_factory=list)
 
 
 def run_batch(
@@ -290,7 +293,7 @@ def run_batch(
     EmodeskError before any input runs; KeyboardInterrupt cancels the running tasks and re-raises.
     """
     ray = _ray()
-    from ray.exceptions import RayActorError, RayTaskError
+    from ray.exceptions import RayError, RayTaskError
 
     out_dir = ensure_output_dir(Path(out_dir))
     run_options = dict(run_options or {})
@@ -322,7 +325,10 @@ def run_batch(
         size = pool_size(options, total, ray.cluster_resources())
         idle = deque(new_actor() for _ in range(size))
         # every worker loads its models before any input is sent: a model problem is one line, not N
-        infos = ray.get([a.ready.remote() for a in idle])
+        try:
+            infos = ray.get([a.ready.remote() for a in idle])
+        except RayError as exc:  # e.g. emodesk (or this version of it) is not installed on a node
+            raise EmodeskError(f"a cluster worker could not start: {_first_line(exc)}") from exc
         broken = next((i for i in infos if i.error), None)
         if broken is not None:
             raise EmodeskError(f"worker on {broken.node}: {broken.error}")
@@ -367,7 +373,7 @@ def run_batch(
                 task, actor = polls.pop(ref)
                 try:
                     pid, node, frames, expected = ray.get(ref)
-                except RayActorError:
+                except RayError:
                     continue  # it died: the task's own result says so
                 if task.actor is actor and task in running.values():  # not an earlier attempt's answer
                     task.pid, task.node, task.frames, task.expected = pid, node, frames, expected
@@ -417,10 +423,15 @@ def run_batch(
                 task = running.pop(ref)
                 try:
                     outcome, data, worker = ray.get(ref)
-                except RayActorError as exc:  # the worker process (or its node) is gone
-                    cause = (str(exc).strip().splitlines() or ["worker died"])[0]
+                except RayTaskError as exc:  # a bug in the worker code: one line here, the traceback with -vv
+                    log.debug("worker error on %s", task.target, exc_info=exc)
+                    idle.append(task.actor)
+                    error = f"{task.target}: internal error on the worker ({type(exc.cause).__name__}: {exc.cause})"
+                    finish(task, AnalysisOutcome(task.target, "failed", error=error), None, None)
+                    continue
+                except RayError as exc:  # the worker process or its node is gone (actor died, result lost)
+                    cause = _first_line(exc)
                     where = f"worker {task.pid} on {task.node}" if task.pid else "its worker"
-                    task.history.append(cause)
                     retire(task.actor)
                     idle.append(new_actor())
                     if task.attempt <= options.retries:
@@ -428,14 +439,8 @@ def run_batch(
                         task.attempt += 1
                         queue.appendleft(task)
                     else:
-                        error = f"{task.target}: the worker analysing it died {task.attempt} times; no session written"
+                        error = f"{task.target}: the worker analysing it died {task.attempt} times ({cause[:120]}); no session written"
                         finish(task, AnalysisOutcome(task.target, "failed", error=error), None, None)
-                    continue
-                except RayTaskError as exc:  # a bug in the worker code: one line here, traceback in Ray's log
-                    log.error("worker error on %s", task.target, exc_info=exc)
-                    idle.append(task.actor)
-                    error = f"{task.target}: internal error on the worker ({type(exc.cause).__name__}: {exc.cause})"
-                    finish(task, AnalysisOutcome(task.target, "failed", error=error), None, None)
                     continue
                 idle.append(task.actor)
                 finish(task, outcome, data, worker)
@@ -449,7 +454,8 @@ def run_batch(
         log.info("interrupted: cancelling %d running task(s)", len(actors))
         raise
     finally:
-        for actor in list(actors):  # running tasks are cancelled with their workers; nothing half is written
+        # running tasks end with their workers, so nothing half is written (a copy: retire() edits actors)
+        for actor in list(actors):  # noqa: PERF101
             retire(actor)
         if started_here:
             ray.shutdown()

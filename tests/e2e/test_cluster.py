@@ -24,8 +24,8 @@ from tests.e2e.test_cli import validate as load
 
 ray = pytest.importorskip("ray", reason="the cluster extra is not installed: pip install -e '.[cluster]'")
 
-from emodesk.core.cluster import WORK_PREFIX, BatchProgress, ClusterOptions, run_batch  # noqa: E402
-from emodesk.core.settings import Settings  # noqa: E402
+from emodesk.core.cluster import WORK_PREFIX, BatchProgress, ClusterOptions, run_batch
+from emodesk.core.settings import Settings
 
 VIDEO_FILES = sorted(VIDEOS.glob("*.mp4"))
 SLOWEST = VIDEOS / "facenet-pytorch_video.mp4"  # 1080p, 6-8 faces: the longest task
@@ -130,7 +130,7 @@ def test_ctrl_c_cancels_the_running_inputs_keeps_the_finished_ones_and_exits_130
         time.sleep(0.05)
     assert first.exists(), proc.communicate()[1]
     proc.send_signal(signal.SIGINT)
-    out, err = proc.communicate(timeout=120)
+    _, err = proc.communicate(timeout=120)
     assert proc.returncode == 130, err
     assert "Traceback" not in err
     written = sorted(p.name for p in tmp_path.iterdir())
