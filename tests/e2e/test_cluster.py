@@ -26,6 +26,7 @@ ray = pytest.importorskip("ray", reason="the cluster extra is not installed: pip
 
 from emodesk.core.cluster import WORK_PREFIX, BatchProgress, ClusterOptions, run_batch
 from emodesk.core.settings import Settings
+from emodesk.errors import EmodeskError
 
 VIDEO_FILES = sorted(VIDEOS.glob("*.mp4"))
 SLOWEST = VIDEOS / "facenet-pytorch_video.mp4"  # 1080p, 6-8 faces: the longest task
@@ -35,8 +36,13 @@ RUN_DEPENDENT = {"created", "timings", "wall_time_s"}
 
 @pytest.fixture(scope="module")
 def cluster() -> str:
-    """A local Ray cluster for this module: 2 CPUs, no dashboard; its address for the CLI to join."""
-    ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False)  # its own, even beside `ray start`
+    """A local Ray cluster for this module: 2 CPUs, no dashboard; its address for the CLI to join.
+
+    It also declares one GPU, which this machine does not have: Ray schedules by the declared resource,
+    so --gpus-per-task's pool sizing and placement are tested for real; the models still run on the CPU.
+    """
+    # address="local": its own cluster, even beside one that `ray start` runs on this machine
+    ray.init(address="local", num_cpus=2, num_gpus=1, include_dashboard=False, log_to_driver=False)
     try:
         yield ray.get_runtime_context().gcs_address
     finally:
@@ -137,3 +143,30 @@ def test_ctrl_c_cancels_the_running_inputs_keeps_the_finished_ones_and_exits_130
     assert "liveportrait_d19.session.json" in written and len(written) < 3, written
     assert all(name.endswith(".session.json") for name in written)  # no temporary or half files
     assert all(load(tmp_path / name)["status"] == "complete" for name in written)
+
+
+def test_one_worker_keeps_its_models_for_every_input_it_is_given(cluster: str, tmp_path: Path) -> None:
+    sizes: list[int] = []
+    results = run_batch(
+        [str(p) for p in VIDEO_FILES], tmp_path, Settings(device="cpu"), ClusterOptions(workers=1),
+        run_options={"max_frames": 5}, on_ready=lambda worker, size: sizes.append(size),
+    )
+    assert sizes == [1]
+    assert [r.outcome.status for r in results] == ["complete"] * 3
+    assert [r.outcome.frames for r in results] == [5, 5, 5]
+    # one actor process served every input: its Pipeline (loaded in the actor's __init__) was reused
+    assert len({r.worker.pid for r in results}) == 1
+    assert all(r.attempts == 1 for r in results)
+
+
+def test_gpus_per_task_sizes_the_pool_by_the_clusters_gpus(cluster: str, tmp_path: Path) -> None:
+    sizes: list[int] = []
+    inputs = [str(p) for p in VIDEO_FILES[:2]]
+    results = run_batch(
+        inputs, tmp_path, Settings(device="cpu"), ClusterOptions(gpus_per_task=0.5),
+        run_options={"max_frames": 5}, on_ready=lambda worker, size: sizes.append(size),
+    )
+    assert sizes == [2]  # one GPU, half each
+    assert len({r.worker.pid for r in results}) == 2 and all(r.outcome.ok for r in results)
+    with pytest.raises(EmodeskError, match=r"--gpus-per-task 2: the Ray cluster has 1 GPU"):
+        run_batch(inputs, tmp_path, Settings(device="cpu"), ClusterOptions(gpus_per_task=2))
