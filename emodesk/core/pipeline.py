@@ -21,6 +21,7 @@ import numpy as np
 
 from emodesk.core.reader import FrameReader, FrameSampler, Prefetch, SourceCounts
 from emodesk.core.results import FaceResult, FrameResult, StageTimings
+from emodesk.core.schedule import DetectionSchedule, detect_scaled
 from emodesk.core.settings import Settings
 from emodesk.core.shots import ShotCutDetector
 from emodesk.core.smoothing import ProbabilitySmoother
@@ -234,6 +235,16 @@ class _DetectStage:
         # edited footage has cuts; a camera never does, and a person stepping close must not reset IDs
         self.cuts = ShotCutDetector() if settings.shot_cuts and source.info.kind in ("video", "stream") else None
         self.detect_every = settings.detect_every
+        detector = pipeline.detector
+        self.schedule = (
+            DetectionSchedule(
+                detector_input=tuple(detector.input_size),
+                # a detector that letterboxes every frame up to its input size gains nothing from a smaller one
+                can_downscale=not getattr(detector, "upscale", True) and not getattr(detector, "fixed", True),
+            )
+            if settings.adaptive_detection and not self.still
+            else None
+        )
         self.abandoned = 0  # frames taken from the reader that never left this stage (the run ended)
 
     def run(self) -> Iterator[_Staged]:
@@ -258,16 +269,32 @@ class _DetectStage:
                 cut, pending_cut = cut or pending_cut, False
                 if self.still or cut:
                     tracker.reset()
-                detect = self.still or cut or processed % self.detect_every == 0
+                image, time_s = item.frame.image, item.frame.time_s
                 t0 = time.perf_counter()
-                if detect:
-                    detections = detector.detect(item.frame.image)
-                    t1 = time.perf_counter()
-                    faces = tracker.update(detections, item.frame.time_s)
+                detect_s = 0.0  # the detector's own time; the rest of this stage counts as tracking
+                if self.schedule is not None:
+                    tracked = tracker.predict(time_s)
+                    predicted = [f.detection for f in tracked]
+                    plan = self.schedule.plan(image, time_s, predicted, force=cut)
+                    detect = plan.detect
+                    if detect:
+                        td = time.perf_counter()
+                        detections = detect_scaled(detector, image, plan.scale)
+                        detect_s = time.perf_counter() - td
+                        faces = tracker.update(detections, time_s)
+                        self.schedule.observed(image, time_s, plan, predicted, detections)
+                    else:
+                        faces = tracked
                 else:
-                    t1 = time.perf_counter()
-                    faces = tracker.predict(item.frame.time_s)
-                t2 = time.perf_counter()
+                    detect = self.still or cut or processed % self.detect_every == 0
+                    if detect:
+                        td = time.perf_counter()
+                        detections = detector.detect(image)
+                        detect_s = time.perf_counter() - td
+                        faces = tracker.update(detections, time_s)
+                    else:
+                        faces = tracker.predict(time_s)
+                stage_s = time.perf_counter() - t0
                 processed += 1
                 in_hand = 0
                 yield _Staged(
@@ -278,8 +305,8 @@ class _DetectStage:
                     cut,
                     self.still,
                     item.dropped_before,
-                    (t1 - t0) * 1000.0,
-                    (t2 - t1) * 1000.0,
+                    detect_s * 1000.0,
+                    (stage_s - detect_s) * 1000.0,
                 )
         finally:
             frames.close()  # joins the reader thread

@@ -272,6 +272,12 @@ SCHEMA: tuple[SettingSpec, ...] = (
         "Detect faces on every N-th frame", ANALYSIS_GROUP, metavar="N", minimum=1, maximum=100,
     ),
     SettingSpec(
+        "adaptive_detection", BOOL, False, "run the face detector only when tracking is uncertain (no face yet, "
+        "change outside the tracked faces, a poor prediction, a shot cut, at least once a second) and at an "
+        "input size fitted to the faces present; detect_every is then not used", "Detect only when needed",
+        ANALYSIS_GROUP,
+    ),
+    SettingSpec(
         "max_faces", INT, 0, "analyse only the N largest faces of each frame", "Max faces", ANALYSIS_GROUP,
         metavar="N", minimum=0, maximum=1000, zero_text="all",
     ),
@@ -319,6 +325,7 @@ class Settings:
     max_faces: int = 0
     det_size: tuple[int, int] | None = None
     detect_every: int = 1
+    adaptive_detection: bool = False
     smoothing: float = 0.25
     track_max_age_s: float = 1.0
     shot_cuts: bool = True
