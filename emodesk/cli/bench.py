@@ -20,6 +20,8 @@ _BENCH_SETTINGS = (
     "device",
     "det_size",
     "detect_every",
+    "adaptive_detection",
+    "sample_fps",
     "threads",
     "threshold",
     "max_faces",

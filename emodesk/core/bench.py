@@ -167,10 +167,10 @@ def pipeline_fps(
         overlap=overlap,
     )
     sums = {"decode": 0.0, "detect": 0.0, "track": 0.0, "classify": 0.0}
-    n = 0
+    counts = SourceCounts()
     start = time.perf_counter()
     cpu_start = time.process_time()
-    run = runner.run(VideoFileSource(path), live=False)
+    run = runner.run(VideoFileSource(path), live=False, counts=counts)
     try:
         for result in run:
             t = result.timings
@@ -178,14 +178,16 @@ def pipeline_fps(
             sums["detect"] += t.detect_ms
             sums["track"] += t.track_ms
             sums["classify"] += t.classify_ms
-            n += 1
-            if limit is not None and n >= limit:
+            if limit is not None and counts.processed + counts.skipped >= limit:
                 break
     finally:
         run.close()
     elapsed = time.perf_counter() - start
+    # frames of the clip gone through per second: with sample_fps the skipped ones count, as decode-only's do
+    n = counts.processed + counts.skipped
     cpu_ms = (time.process_time() - cpu_start) * 1e3 / max(n, 1)
-    return n / max(elapsed, 1e-9), {k: v / max(n, 1) for k, v in sums.items()}, cpu_ms
+    per_frame = {k: v / max(counts.processed, 1) for k, v in sums.items()}
+    return n / max(elapsed, 1e-9), per_frame, cpu_ms
 
 
 class _Resized(FrameSource):
