@@ -482,6 +482,11 @@ class MainWindow(QMainWindow):
                 self.video.clear()
             elif job.result is not None:
                 self._show_review(job.result)
+        elif job.name == "find recoverable":
+            if job.error:
+                log.warning("looking for sessions to recover failed: %s", job.error)
+            elif job.result:
+                self._ask_recovery(job.result)
         elif job.name == "recover session":
             if job.error:
                 self.show_error(job.error)
@@ -811,7 +816,11 @@ class MainWindow(QMainWindow):
 
     # ----------------------------------------------------------------- recovery and closing
     def offer_recovery(self) -> None:
-        for item in find_recoverable():
+        """Look for journals left by a crash (jobs thread: it reads them), then ask about each."""
+        self.jobs.submit("find recoverable", lambda ctx: find_recoverable())
+
+    def _ask_recovery(self, items: list) -> None:  # noqa: ANN001 - list[Recoverable]
+        for item in items:
             if self._closing:
                 return  # the window was closed meanwhile: no dialog may keep the process alive
             action, path = ask_about(self, item)

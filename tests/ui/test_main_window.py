@@ -121,7 +121,8 @@ def test_window_session_equals_analyze_whatever_the_user_does_during_and_after_t
     window = make_window()
     drop(window, CLIP)
     wait_analysed(qtbot, window, 30)
-    # during the pass: seek back, step, pause, play, seek past the analysed point
+    # during the pass: pause, seek back, step, play, seek past the analysed point
+    window.pause()
     window.seek(5)
     wait_shown(qtbot, window, 5)
     assert window._shown.result is not None and window._shown.result.index == 5
@@ -273,6 +274,7 @@ def test_graph_png_and_snapshot(qtbot, make_window, tmp_path: Path) -> None:  # 
     image = cv2.imread(str(png))
     assert image is not None and image.shape[1] >= 1200
     wait_done(qtbot, window)
+    window.pause()  # playback still follows the clip at 1×: stop it on the frame to save
     window.seek(10)
     wait_shown(qtbot, window, 10)
     with qtbot.waitSignal(window.jobs.finished, timeout=20000):
@@ -448,7 +450,9 @@ def test_recording_the_annotated_live_view(qtbot, make_window, tmp_path: Path) -
     assert not window.record_action.isChecked()
 
 
-def test_recovery_of_a_journal_left_by_a_crash(qtbot, make_window, recovery: Path, tmp_path: Path) -> None:  # noqa: ANN001
+def test_recovery_of_a_journal_left_by_a_crash(qtbot, make_window, recovery: Path, tmp_path: Path, monkeypatch) -> None:  # noqa: ANN001
+    import emodesk.ui.main_window as main_window_module
+
     window = make_window()
     window.open_path(TEST_IMAGES)
     wait_done(qtbot, window)
@@ -456,13 +460,16 @@ def test_recovery_of_a_journal_left_by_a_crash(qtbot, make_window, recovery: Pat
     journal = window.run.journal_path
     dead = journal.with_name(journal.name.replace(f"pid{os.getpid()}", "pid999999"))
     dead.write_bytes(journal.read_bytes())
-    [item] = live_session.find_recoverable(recovery)
-    assert item.journal == dead and item.source.endswith("test_images")
-    with qtbot.waitSignal(window.jobs.finished, timeout=30000):
-        window.recover(item.journal, tmp_path / "recovered.session.json")
-    data = read_session_json(tmp_path / "recovered.session.json")
+    asked = []
+    out = tmp_path / "recovered.session.json"
+    monkeypatch.setattr(main_window_module, "ask_about", lambda parent, item: asked.append(item) or ("save", out))
+    window.offer_recovery()  # what a launch does: journals are found on the jobs thread, then asked about
+    qtbot.waitUntil(lambda: out.exists() and not dead.exists(), timeout=30000)
+    [item] = asked
+    assert item.journal == dead and item.source.endswith("test_images") and item.frames == 2
+    data = read_session_json(out)
     jsonschema.Draft202012Validator(SCHEMA).validate(data)
-    assert data["frames_processed"] == 2 and not dead.exists()
+    assert data["frames_processed"] == 2  # its run had finished: the journal says complete
 
 
 def test_recent_files_and_settings_are_remembered(qtbot, make_window) -> None:  # noqa: ANN001
