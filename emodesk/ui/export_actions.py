@@ -102,17 +102,23 @@ def _session_file(session: SessionSource, events: Sequence[Event] | None) -> tup
         return session.path, False
     path = _temporary_session_path()
     try:
-        if isinstance(session, ReviewSession):
-            with atomic_file(path) as out, session.path.open("rb") as src:
-                shutil.copyfileobj(src, out)
-        else:
-            session.save(path)
-        if events is not None:
-            write_events(path, events)
+        _write_session(session, path, events)
     except BaseException:
         path.unlink(missing_ok=True)
         raise
     return path, True
+
+
+def _write_session(session: SessionSource, path: Path, events: Sequence[Event] | None) -> Path:
+    """The session JSON at ``path``: the reviewed file copied, or the run saved; then ``events`` if given."""
+    if isinstance(session, ReviewSession):
+        with atomic_file(path) as out, session.path.open("rb") as src:
+            shutil.copyfileobj(src, out)
+    else:
+        session.save(path)
+    if events is not None:
+        write_events(path, events)
+    return path
 
 
 def export_job(  # noqa: ANN201 - a callable for the JobRunner
@@ -136,14 +142,7 @@ def export_job(  # noqa: ANN201 - a callable for the JobRunner
                 out.write(png)
             return path
         if kind == "json":
-            if isinstance(session, ReviewSession):
-                with atomic_file(path) as out, session.path.open("rb") as src:
-                    shutil.copyfileobj(src, out)
-            else:
-                session.save(path)
-            if events is not None:
-                write_events(path, events)
-            return path
+            return _write_session(session, path, events)
         from emodesk.core.export import export_session
 
         session_path, temporary = _session_file(session, events)
