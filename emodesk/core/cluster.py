@@ -29,6 +29,7 @@ from __future__ import annotations
 import logging
 import os
 import shutil
+import signal
 import socket
 import tempfile
 import threading
@@ -127,6 +128,18 @@ def connect(address: str) -> bool:
     if ray.is_initialized():
         return False
     quiet = {"logging_level": logging.WARNING, "log_to_driver": False}  # workers' logs stay in Ray's log files
+    # ray.init puts its own crash handler on SIGTERM (it dumps a stack and exits 15); the caller's handler
+    # (the CLI's: stop between tasks, keep the sessions, exit 143) is put back afterwards
+    main = threading.current_thread() is threading.main_thread()
+    on_sigterm = signal.getsignal(signal.SIGTERM) if main else None
+    try:
+        return _init(ray, address, quiet)
+    finally:
+        if on_sigterm is not None:
+            signal.signal(signal.SIGTERM, on_sigterm)
+
+
+def _init(ray: Any, address: str, quiet: dict[str, Any]) -> bool:
     try:
         if address == "local":
             # "local" always starts a new Ray, even where `ray start` already runs one (that is "auto")
