@@ -339,8 +339,11 @@ class EmotionGraph(QWidget):
         negatives = [index[label] for label in NEGATIVE if label in index]
         if POSITIVE not in index or not negatives or values.shape[1] == 0:
             return np.full(values.shape[1], np.nan)
-        with np.errstate(all="ignore"):
-            worst = np.nanmax(values[negatives], axis=0) if values.shape[1] else np.empty(0)
+        stacked = values[negatives]
+        # a sample without any negative label (a gap) has no valence: NaN, without nanmax's warning
+        seen = np.isfinite(stacked).any(axis=0)
+        worst = np.full(values.shape[1], np.nan)
+        worst[seen] = np.nanmax(stacked[:, seen], axis=0)
         return np.clip(values[index[POSITIVE]] - worst, -1.0, 1.0)
 
     def set_events(self, events: Sequence[Event]) -> None:

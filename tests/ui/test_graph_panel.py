@@ -350,3 +350,33 @@ def test_export_png_failure_is_one_line_output_error(graph: EmotionGraph, tmp_pa
     with pytest.raises(OutputError) as info:
         graph.export_png(tmp_path / "no such folder" / "graph.png")
     assert "\n" not in str(info.value) and "graph.png" in str(info.value)
+
+
+def test_valence_line_follows_faceReaders_definition(graph: EmotionGraph) -> None:
+    import warnings
+
+    feed(graph, 0, 30)
+    graph.select(1)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # gaps (all-NaN samples) must not warn
+        graph.set_valence_visible(True)
+    x, y = graph._valence_curve.getData()
+    probs = probs_for(1, 10)
+    negatives = [probs[k] for k in ("anger", "disgust", "fear", "sadness") if k in probs]
+    assert y[10] == pytest.approx(probs["happiness"] - max(negatives), abs=1e-9)
+    assert graph.plot_item.viewRange()[1][0] < -0.9  # the scale now reaches -1
+    graph.set_valence_visible(False)
+    assert graph._valence_curve is None and graph.plot_item.viewRange()[1][0] > -0.1
+
+
+def test_event_markers_and_png_title(graph: EmotionGraph, tmp_path: Path) -> None:
+    from emodesk.core.events import Event
+
+    feed(graph, 0, 60)
+    graph.set_events([Event(0.5, "stimulus", source="key"), Event(1.5, "question", source="key")])
+    assert graph.event_times == pytest.approx([0.5, 1.5])
+    graph.set_context("yunet_n + emodesk_fer_v2")
+    graph.select(2)
+    assert graph.export_title() == "Face #2 · yunet_n + emodesk_fer_v2 · 0.0–2.0 s"
+    assert cv2.imread(str(graph.export_png(tmp_path / "g.png"))) is not None
+    assert graph.plot_item.titleLabel.text == "Face #2"  # the on-screen title is restored after export
