@@ -71,7 +71,12 @@ OPEN_FILTER = (
     + " ".join(f"*{e}" for e in sorted(VIDEO_EXTENSIONS | IMAGE_EXTENSIONS))
     + " *.session.json);;Saved sessions (*.session.json);;All files (*)"
 )
-LIVE_MODE = "live: latest frame wins (frames are dropped when analysis is slower than capture)"
+LIVE_MODE = "live · latest frame wins"
+MODE_TIPS = {
+    True: "A live source is not queued: when analysis is slower than capture, the frames in between are "
+    "dropped (and counted), so the overlay stays close to real time.",
+    False: "A file is analysed in one ordered pass; playback only shows the stored results.",
+}
 
 
 class MainWindow(QMainWindow):
@@ -429,6 +434,7 @@ class MainWindow(QMainWindow):
         video = info.kind == "video" and not self.live_source
         mode = LIVE_MODE if self.live_source else _file_mode(self.settings.sample_fps, info.kind)
         self.status.set_source(info, source_label(info), mode=mode)
+        self.status.mode.setToolTip(MODE_TIPS[self.live_source])
         self.status.start_run(live=self.live_source, expected=info.frame_count if video else None)
         self.timeline.reset(run.labels, info.frame_count if video else None, info.fps)
         self.transport.set_source(info.fps, info.frame_count if video else None, seekable=video, analysable=video)
@@ -574,6 +580,7 @@ class MainWindow(QMainWindow):
         run = self.runs.run
         if run is not None:
             snap = run.snapshot()
+            self.status.set_counts(snap.counts.processed, snap.counts.dropped)
             self.faces.set_faces(snap.faces)
             self.summary.set_faces(snap.faces)
             if self.runs.running and snap.expected_frames and not self.live_source:
@@ -878,7 +885,7 @@ class MainWindow(QMainWindow):
 
 def _file_mode(sample_fps: float | None, kind: str) -> str:
     if kind != "video":
-        return "file: every image analysed"
+        return "every image analysed"
     if sample_fps is None:
-        return "file: every frame analysed, in order"
-    return f"file: {sample_fps:g} frames per second analysed, in order"
+        return "every frame, in order"
+    return f"{sample_fps:g} frames per second, in order"

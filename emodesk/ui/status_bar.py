@@ -57,8 +57,11 @@ class AnalysisStatusBar(QStatusBar):
         self.busy.setRange(0, 0)  # indeterminate: model loading has no measurable steps
         self.busy.setMaximumWidth(90)
         self.busy.hide()
-        for w in (self.source, self.mode, self.resolution, self.rates, self.latency):
+        for w in (self.source, self.resolution):
             self.addWidget(w)
+        # permanent: a passing message ("Models ready…") must not hide how the source is analysed
+        for w in (self.mode, self.rates, self.latency):
+            self.addPermanentWidget(w)
         self.addPermanentWidget(self.busy)
         self.addPermanentWidget(self.provider)
         self.capture = RateMeter()
@@ -102,6 +105,10 @@ class AnalysisStatusBar(QStatusBar):
         self.analysis.tick()
         self.capture.tick(1 + dropped)
         self.dropped += dropped
+
+    def set_counts(self, processed: int, dropped: int) -> None:
+        """The run's own accounting (its snapshot): what the session file will say, drops at the end included."""
+        self.analysed, self.dropped = processed, dropped
 
     def note_latency(self, ms: float) -> None:
         if not self.running:

@@ -582,3 +582,29 @@ def test_pdf_report_and_annotated_video_from_the_export_menu_with_cancel(qtbot, 
     assert pdf.read_bytes().startswith(b"%PDF")
     text = subprocess.run(["pdftotext", str(pdf), "-"], capture_output=True, text=True).stdout
     assert PORTRAIT.name in text
+
+
+def test_emodesk_session_json_opens_the_window_on_it(monkeypatch, tmp_path: Path) -> None:
+    # `emodesk SESSION.session.json` goes through cli/gui.py to run_gui(path), which reviews it
+    import emodesk.cli as cli
+    import emodesk.ui.app as ui_app
+
+    session = tmp_path / "clip.session.json"
+    session.write_text("{}")
+    opened = []
+    monkeypatch.setattr(ui_app, "run_gui", lambda path=None, theme="auto": opened.append(path) or 0)
+    assert cli.main([str(session)]) == 0
+    assert opened == [str(session)]
+    from emodesk.ui.review import is_session_file
+
+    assert is_session_file(opened[0]) and not is_session_file(str(PORTRAIT))
+
+
+def test_the_status_bar_shows_the_runs_own_counts(qtbot, make_window) -> None:  # noqa: ANN001
+    window = make_window()
+    window.open_camera(str(CROWD), virtual=True)
+    wait_done(qtbot, window, timeout=120000)
+    window._update_panels()
+    counts = window.run.counts
+    assert (window.status.analysed, window.status.dropped) == (counts.processed, counts.dropped)
+    assert f"dropped {counts.dropped}" in window.status.rates.text()
