@@ -49,6 +49,9 @@ def run(args: argparse.Namespace) -> int:
 
     from emodesk.core.inputs import gather_inputs
 
+    if (args.workers or args.gpus_per_task) and not args.cluster:
+        print("emodesk: usage error: --workers and --gpus-per-task need --cluster (see emodesk --help)", file=sys.stderr)
+        return 2
     args.inputs = gather_inputs(args.inputs, args.inputs_from)  # folders of videos, globs, --inputs-from
     if not args.inputs:
         print("emodesk: usage error: no INPUT given (name files, folders or globs, or --inputs-from FILE) (see emodesk --help)", file=sys.stderr)

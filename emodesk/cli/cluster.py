@@ -26,7 +26,7 @@ def _gpus(text: str) -> float:
 
 
 def add_options(parser: argparse.ArgumentParser) -> None:
-    group = parser.add_argument_group("many inputs, many machines (README: 'Running on a cluster')")
+    group = parser.add_argument_group("many inputs, many machines (README: 'Many inputs, many machines')")
     group.add_argument(
         "--inputs-from",
         type=Path,
@@ -43,7 +43,7 @@ def add_options(parser: argparse.ArgumentParser) -> None:
         "One task per input, models loaded once per worker; sessions are written here as tasks finish",
     )
     group.add_argument("--workers", type=positive_int, metavar="N", help="with --cluster: at most N workers (default: one per CPU of the cluster, or per --gpus-per-task)")
-    group.add_argument("--gpus-per-task", type=_gpus, metavar="N", help="with --cluster: each worker reserves N GPUs (0.5: two share one) and runs its models there; workers = cluster GPUs / N")
+    group.add_argument("--gpus-per-task", type=_gpus, metavar="N", help="with --cluster: each worker reserves N GPUs (0.5: two share one) and runs its models there with --device cuda or auto; workers = cluster GPUs / N")
 
 
 def run_on_cluster(

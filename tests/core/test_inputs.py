@@ -89,3 +89,5 @@ def test_cli_inputs_from_runs_locally_and_no_input_at_all_is_a_usage_error(tmp_p
     assert [p.name for p in (tmp_path / "out").iterdir()] == ["liveportrait_d19.session.json"]
     empty = subprocess.run([sys.executable, "-m", "emodesk", "analyze", "--out", str(tmp_path)], capture_output=True, text=True, timeout=120)
     assert empty.returncode == 2 and empty.stderr.startswith("emodesk: usage error: no INPUT given")
+    alone = subprocess.run([sys.executable, "-m", "emodesk", "analyze", str(CLIP), "--workers", "2"], capture_output=True, text=True, timeout=120)
+    assert alone.returncode == 2 and "need --cluster" in alone.stderr
