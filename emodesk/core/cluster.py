@@ -326,6 +326,19 @@ def run_batch(
         actors.append(actor)
         return actor
 
+    def replace_worker() -> None:
+        """A new worker for a lost one, while the cluster still has room (a lost node shrinks the pool);
+        with no worker left, one is asked for anyway and waits for resources (an autoscaler, a node
+        coming back, or Ctrl+C)."""
+        try:
+            room = pool_size(options, total, ray.cluster_resources())
+        except EmodeskError:  # the GPUs went with the node
+            room = 0
+        if len(actors) < room or not actors:
+            if not room:
+                warn("no room left on the cluster for a worker; waiting for resources (Ctrl+C cancels)")
+            idle.append(new_actor())
+
     def retire(actor: Any) -> None:
         if actor in actors:
             actors.remove(actor)
@@ -446,7 +459,7 @@ def run_batch(
                     cause = _first_line(exc)
                     where = f"worker {task.pid} on {task.node}" if task.pid else "its worker"
                     retire(task.actor)
-                    idle.append(new_actor())
+                    replace_worker()
                     if task.attempt <= options.retries:
                         warn(f"{task.target}: {where} died mid-input; running it again (attempt {task.attempt + 1} of {options.retries + 1})")
                         task.attempt += 1

@@ -173,3 +173,24 @@ def test_gpus_per_task_sizes_the_pool_by_the_clusters_gpus(cluster: str, tmp_pat
     assert len({r.worker.pid for r in results}) == 2 and all(r.outcome.ok for r in results)
     with pytest.raises(EmodeskError, match=r"--gpus-per-task 2: the Ray cluster has 1 GPU"):
         run_batch(inputs, tmp_path, Settings(device="cpu"), ClusterOptions(gpus_per_task=2))
+
+
+def test_an_input_that_keeps_losing_its_worker_fails_after_the_retries_with_one_line(cluster: str, tmp_path: Path) -> None:
+    killed: list[int] = []
+    warnings: list[str] = []
+
+    def kill_every_attempt(progress: BatchProgress) -> None:
+        for task in progress.running:
+            if task.pid and task.frames > 0 and task.pid not in killed:
+                os.kill(task.pid, signal.SIGKILL)
+                killed.append(task.pid)
+
+    [result] = run_batch(
+        [str(SLOWEST)], tmp_path, Settings(device="cpu"), ClusterOptions(retries=1),
+        on_progress=kill_every_attempt, on_warning=warnings.append,
+    )
+    assert len(killed) == 2 and result.attempts == 2 and len(warnings) == 1
+    assert result.outcome.status == "failed" and result.outcome.session_path is None
+    assert result.outcome.error.startswith(f"{SLOWEST}: the worker analysing it died 2 times (")
+    assert "\n" not in result.outcome.error
+    assert list(tmp_path.iterdir()) == []  # nothing half-written
