@@ -29,6 +29,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
+from emodesk.core.shots import thumbnail
 from emodesk.core.tracker import iou_matrix
 from emodesk.inference.types import Detection
 
@@ -119,7 +120,7 @@ class DetectionSchedule:
         return scale / fit if scale < 0.8 * fit else 1.0
 
     def _thumb(self, image: np.ndarray) -> np.ndarray:
-        small = cv2.resize(image, _THUMB, interpolation=cv2.INTER_AREA)
+        small = thumbnail(image, _THUMB)
         return cv2.cvtColor(small, cv2.COLOR_BGR2GRAY) if small.ndim == 3 else small
 
     def _changed_outside(self, image: np.ndarray, predicted: Sequence[Detection]) -> bool:
