@@ -255,7 +255,15 @@ class VideoFileSource(FrameSource):
         # container frame counts are estimates that can be off by one at the end
         if expected is not None and index < expected - 1:
             self.truncated = True
-            self.warn(f"{self.path}: truncated: decoded {decoded} of {expected} frames; results cover those")
+            if self.gaps:  # an AVI resyncs after damage as if no frame was lost: the count is all that tells
+                missing = expected - index
+                self.warn(
+                    f"{self.path}: decoding ended at frame {index - 1} of {expected}: the file ends early or "
+                    f"{missing} more frames were lost in the damaged stretch, in which case the times after "
+                    f"frame {self.gaps[-1].last_frame} are up to {missing / fps:.2f} s early"
+                )
+            else:
+                self.warn(f"{self.path}: truncated: decoded {decoded} of {expected} frames; results cover those")
         elif decoded == 0:
             self.truncated = True
             self.warn(f"{self.path}: no frame could be decoded")

@@ -74,6 +74,17 @@ def test_reading_continues_past_a_damaged_stretch(damaged_mp4: Path) -> None:
     assert any(i > gaps[0].last_frame for i in indices)
 
 
+def test_a_damaged_avi_says_how_early_later_times_may_be(damaged_avi: Path) -> None:
+    # FFmpeg resyncs an AVI after damage as if no frame had been lost; only the frame count tells
+    with open_source(damaged_avi) as source:
+        indices = [frame.index for frame in source.frames()]
+    assert source.gaps and len(indices) > frames_before_first_failure(damaged_avi)
+    missing = source.info.frame_count - indices[-1] - 1
+    assert missing > 0
+    [warning] = source.warnings
+    assert f"{missing} more frames were lost" in warning and f"{missing / source.info.fps:.2f} s early" in warning
+
+
 def test_an_intact_file_has_no_gap_and_the_same_frames_as_before(tmp_path: Path) -> None:
     fast = faststart_mp4(CLIP, tmp_path / "fast.mp4")
     with open_source(fast) as source:
