@@ -68,7 +68,7 @@ class SettingSpec:
     # ------------------------------------------------------------------ what is allowed, in words
 
     def allowed(self) -> str:
-        """What a valid value looks like, for messages: 'a number from 0 to 60 (0 = off)'."""
+        """What a valid value looks like, for messages: 'a number from 0 to 60 s; 0 = off'."""
         if self.kind == MODEL:
             return f"one of {', '.join(self.model_choices()) or 'the known models'}"
         if self.kind == CHOICE:
