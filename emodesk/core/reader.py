@@ -23,6 +23,28 @@ _END = object()
 T = TypeVar("T")
 
 
+def _put_until(q: queue.Queue[object], item: object, halted: Callable[[], bool]) -> bool:
+    """Put ``item`` into a bounded queue, waiting for room, unless ``halted()`` first (then False)."""
+    while not halted():
+        try:
+            q.put(item, timeout=0.1)
+            return True
+        except queue.Full:
+            continue
+    return False
+
+
+def _drain(q: queue.Queue[object]) -> int:
+    """Empty ``q``; how many items (not counting the end marker) were left in it."""
+    left = 0
+    while True:
+        try:
+            item = q.get_nowait()
+        except queue.Empty:
+            return left
+        left += item is not _END
+
+
 @dataclass
 class SourceCounts:
     """What a source delivered during one run and what became of each frame.
@@ -153,13 +175,7 @@ class FrameReader:
             if self._slot.put(item):
                 self.counts.dropped += 1
             return True
-        while not self._stopping():
-            try:
-                self._queue.put(item, timeout=0.1)
-                return True
-            except queue.Full:
-                continue
-        return False
+        return _put_until(self._queue, item, self._stopping)
 
     def _run(self) -> None:
         try:
@@ -176,26 +192,11 @@ class FrameReader:
                     self.counts.dropped += 1
             else:
                 # the consumer may have stopped taking; never block the reader forever on the end marker
-                while True:
-                    try:
-                        self._queue.put(_END, timeout=0.1)
-                        break
-                    except queue.Full:
-                        if self._stopping():
-                            break
+                _put_until(self._queue, _END, self._stopping)
 
     def _count_leftovers(self) -> None:
         """After the reader thread ended: frames handed over but never taken are dropped."""
-        if self.live:
-            self.counts.dropped += self._slot.clear()
-            return
-        while True:
-            try:
-                item = self._queue.get_nowait()
-            except queue.Empty:
-                return
-            if item is not _END:
-                self.counts.dropped += 1
+        self.counts.dropped += self._slot.clear() if self.live else _drain(self._queue)
 
     def __iter__(self) -> Iterator[ReadFrame]:
         self._thread.start()
@@ -241,13 +242,7 @@ class Prefetch(Generic[T]):
         self.abandoned = 0
 
     def _put(self, item: object) -> bool:
-        while not self._halt.is_set():
-            try:
-                self._queue.put(item, timeout=0.1)
-                return True
-            except queue.Full:
-                continue
-        return False
+        return _put_until(self._queue, item, self._halt.is_set)
 
     def _run(self) -> None:
         items = self._produce()
@@ -286,12 +281,6 @@ class Prefetch(Generic[T]):
             self._thread.join(timeout=10.0)
             if self._thread.is_alive():
                 log.warning("%s thread did not stop within 10 s", self._thread.name)
-            while True:
-                try:
-                    left = self._queue.get_nowait()
-                except queue.Empty:
-                    break
-                if left is not _END:
-                    self.abandoned += 1
+            self.abandoned += _drain(self._queue)
         if self.error is not None:
             raise self.error
