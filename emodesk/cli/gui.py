@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
+import socket
 import sys
 
 from emodesk.errors import EmodeskError
@@ -36,11 +38,42 @@ def missing_display(environ: dict[str, str] | None = None, platform: str | None 
         return None
     if qpa == "wayland":
         return None if env.get("WAYLAND_DISPLAY") else "QT_QPA_PLATFORM is wayland but WAYLAND_DISPLAY is not set"
-    if qpa == "xcb":
-        return None if env.get("DISPLAY") else "QT_QPA_PLATFORM is xcb but DISPLAY is not set"
-    if env.get("DISPLAY") or env.get("WAYLAND_DISPLAY"):
+    if qpa == "xcb" and not env.get("DISPLAY"):
+        return "QT_QPA_PLATFORM is xcb but DISPLAY is not set"
+    if qpa != "xcb" and env.get("WAYLAND_DISPLAY"):
         return None
-    return "DISPLAY and WAYLAND_DISPLAY are not set"
+    display = env.get("DISPLAY")
+    if not display:
+        return "DISPLAY and WAYLAND_DISPLAY are not set"
+    # a stale DISPLAY (an old export, an ended X forwarding) aborts Qt just the same
+    return None if x_server_reachable(display) else f"no X server answers on DISPLAY={display}"
+
+
+def x_server_reachable(display: str, timeout_s: float = 1.0) -> bool:
+    """Whether an X server accepts connections at ``display`` (``:0``, ``host:0.0``, ``unix:1``). A form
+    this does not know is given the benefit of the doubt."""
+    match = re.fullmatch(r"(?P<host>[^:]*):(?P<number>\d+)(\.\d+)?", display.strip())
+    if match is None:
+        return True
+    host, number = match["host"], int(match["number"])
+    if host.startswith("/"):  # macOS launchd: a socket path
+        return os.path.exists(host)
+    if host not in ("", "unix"):
+        try:
+            socket.create_connection((host, 6000 + number), timeout=timeout_s).close()
+        except OSError:
+            return False
+        return True
+    path = f"/tmp/.X11-unix/X{number}"
+    for address in [path] + (["\0" + path] if sys.platform.startswith("linux") else []):  # + abstract socket
+        try:
+            with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+                sock.settimeout(timeout_s)
+                sock.connect(address)
+                return True
+        except OSError:
+            continue
+    return False
 
 
 def run(args: argparse.Namespace) -> int:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import re
 import shutil
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -29,21 +30,45 @@ def test_no_display_is_one_line_that_says_how_to_run_headless() -> None:
     assert run.stdout == ""
 
 
+@pytest.fixture
+def x_display():
+    """A socket where an X server would listen (Linux's abstract namespace): what the check connects to."""
+    if not sys.platform.startswith("linux"):
+        pytest.skip("abstract unix sockets are Linux's")
+    number = 900 + os.getpid() % 90
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as server:
+        server.bind(f"\0/tmp/.X11-unix/X{number}")
+        server.listen(4)
+        yield f":{number}"
+
+
 @pytest.mark.parametrize(
     "env, platform, ok",
     [
         ({}, "linux", False),
-        ({"DISPLAY": ":0"}, "linux", True),
+        ({"DISPLAY": "LIVE"}, "linux", True),
+        ({"DISPLAY": "LIVE.0"}, "linux", True),
+        ({"DISPLAY": ":999"}, "linux", False),  # stale: no server there, Qt would abort all the same
         ({"WAYLAND_DISPLAY": "wayland-0"}, "linux", True),
         ({"QT_QPA_PLATFORM": "offscreen"}, "linux", True),
         ({"QT_QPA_PLATFORM": "xcb"}, "linux", False),
-        ({"QT_QPA_PLATFORM": "wayland", "DISPLAY": ":0"}, "linux", False),
+        ({"QT_QPA_PLATFORM": "xcb", "DISPLAY": "LIVE"}, "linux", True),
+        ({"QT_QPA_PLATFORM": "wayland", "DISPLAY": "LIVE"}, "linux", False),
         ({}, "darwin", True),
         ({}, "win32", True),
     ],
 )
-def test_which_environments_have_a_display(env: dict, platform: str, ok: bool) -> None:
+def test_which_environments_have_a_display(env: dict, platform: str, ok: bool, x_display: str) -> None:
+    env = {k: v.replace("LIVE", x_display) for k, v in env.items()}
     assert (missing_display(env, platform) is None) == ok
+
+
+def test_a_stale_display_is_one_line_too() -> None:
+    env = {**NO_DISPLAY, "DISPLAY": ":999"}
+    run = subprocess.run([sys.executable, "-m", "emodesk"], capture_output=True, text=True, timeout=120, env=env)
+    assert run.returncode == 1
+    [line] = run.stderr.splitlines()
+    assert "no X server answers on DISPLAY=:999" in line and "emodesk analyze" in line
 
 
 def test_analyse_is_accepted_for_analyze(tmp_path: Path, capsys) -> None:
