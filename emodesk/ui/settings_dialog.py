@@ -93,6 +93,8 @@ class _ModelChooser(QWidget):
         self.licence_label.setWordWrap(True)
         self.description_label = QLabel(self)
         self.description_label.setWordWrap(True)
+        for label in (self.licence_label, self.description_label):  # under the combo, whatever room the row gets
+            label.setAlignment(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignTop)
         # secondary text: italic rather than the disabled colour, which is too faint on light themes
         font = self.description_label.font()
         font.setItalic(True)
