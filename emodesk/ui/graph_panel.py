@@ -151,6 +151,7 @@ class EmotionGraph(QWidget):
         self._context = ""
         self._valence_curve: pg.PlotDataItem | None = None
         self._event_lines: list[pg.InfiniteLine] = []
+        self._centre_t: float | None = None
 
         self.plot_widget = pg.PlotWidget(parent=self)
         self.plot_item: pg.PlotItem = self.plot_widget.getPlotItem()
@@ -181,6 +182,11 @@ class EmotionGraph(QWidget):
         plot.setDownsampling(auto=True, mode="peak")
         # Outside the view box, below the x axis: a legend inside it would hide the top of the lines,
         # which is exactly where the dominant emotion is drawn.
+        # the frame on screen (playback), drawn over the lines; hidden until there is one. Made before the
+        # legend: a palette change delivered from here on (changeEvent) recolours both
+        self._cursor = pg.InfiniteLine(angle=90, movable=False, pen=pg.mkPen((255, 255, 255, 150), width=1))
+        self._cursor.hide()
+        plot.addItem(self._cursor, ignoreBounds=True)
         self.legend = pg.LegendItem(colCount=4, horSpacing=6, labelTextSize=f"{LEGEND_PT}pt", frame=False)
         plot.layout.addItem(self.legend, 4, 1)
 
@@ -292,7 +298,7 @@ class EmotionGraph(QWidget):
             return
         self._dirty = False
         ring = self._mean if self._selected is None else self._tracks.get(self._selected)
-        t0 = self._latest_t - self._window_s
+        t0 = self._view()[0]
         if ring is not None and ring.count:
             times, values = ring.since(t0)
         else:
@@ -345,6 +351,41 @@ class EmotionGraph(QWidget):
         worst = np.full(values.shape[1], np.nan)
         worst[seen] = np.nanmax(stacked[:, seen], axis=0)
         return np.clip(values[index[POSITIVE]] - worst, -1.0, 1.0)
+
+    # ---- following playback -----------------------------------------------------------------------
+
+    def set_cursor(self, time_s: float | None, *, centre: bool = False) -> None:
+        """A line at the frame on screen; with ``centre`` the view is centred on it (reviewing stored
+        results) instead of following the newest sample (a running analysis, a live source)."""
+        if time_s is None:
+            self._cursor.hide()
+        else:
+            self._cursor.setValue(time_s)
+            self._cursor.show()
+        centre_t = time_s if centre else None
+        if centre_t != self._centre_t:
+            self._centre_t = centre_t
+            self._dirty = True
+
+    def data_span(self) -> tuple[float, float] | None:
+        """Media time of the oldest and newest sample held (all faces), or None when empty."""
+        if not self._mean.count or self._origin_t is None:
+            return None
+        times, _ = self._mean.since(-math.inf)
+        finite = times[np.isfinite(times)]
+        return (float(finite[0]), float(finite[-1])) if finite.size else None
+
+    def load(self, results: Sequence[FrameResult]) -> None:
+        """Replace the data with ``results`` (in frame order), keeping the selected face: stored results
+        around the playback position, read back from the run or the saved session."""
+        selected = self._selected
+        self.clear()
+        for result in results:
+            self.add_result(result)
+        self._selected = selected
+        self._update_title()
+        self._dirty = True
+        self.refresh()
 
     def set_events(self, events: Sequence[Event]) -> None:
         """Event markers as vertical lines on the time axis, labelled."""
@@ -506,16 +547,27 @@ class EmotionGraph(QWidget):
         if stale:
             log.debug("dropped graph history of faces %s (not seen for %.0f s)", stale, self._window_s)
 
-    def _update_x_range(self) -> None:
-        if not math.isfinite(self._latest_t):
-            lo, hi = 0.0, self._window_s
-        else:
-            hi = self._latest_t
-            lo = hi - self._window_s
+    def _view(self) -> tuple[float, float]:
+        """The time range shown: centred on the playback cursor when following it, else the window ending
+        at the newest sample (filled from the left until a whole window has passed)."""
+        if self._centre_t is not None:
+            half = self._window_s / 2.0
+            lo = self._centre_t - half
             if self._origin_t is not None and lo < self._origin_t:
-                # Until a full window has passed, span the data only: the axis starts where the data does
-                # and ends at the newest sample, instead of showing seconds that hold nothing yet.
-                lo, hi = self._origin_t, max(hi, self._origin_t + MIN_SPAN_S)
+                lo = self._origin_t  # never seconds before the data starts
+            return lo, lo + self._window_s
+        if not math.isfinite(self._latest_t):
+            return 0.0, self._window_s
+        hi = self._latest_t
+        lo = hi - self._window_s
+        if self._origin_t is not None and lo < self._origin_t:
+            # Until a full window has passed, span the data only: the axis starts where the data does
+            # and ends at the newest sample, instead of showing seconds that hold nothing yet.
+            lo, hi = self._origin_t, max(hi, self._origin_t + MIN_SPAN_S)
+        return lo, hi
+
+    def _update_x_range(self) -> None:
+        lo, hi = self._view()
         self.plot_item.setXRange(lo, hi, padding=0)
 
     def _update_title(self) -> None:
@@ -534,6 +586,9 @@ class EmotionGraph(QWidget):
             axis = self.plot_item.getAxis(name)
             axis.setPen(pg.mkPen(axis_colour))
             axis.setTextPen(pg.mkPen(text))
+        cursor = QColor(text)
+        cursor.setAlpha(170)
+        self._cursor.setPen(pg.mkPen(cursor, width=1))
         self.legend.setLabelTextColor(text)
         for _sample, label_item in self.legend.items:
             # setLabelTextColor only stores the colour; the text is rendered again only by setText.

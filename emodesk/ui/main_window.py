@@ -108,6 +108,9 @@ class MainWindow(QMainWindow):
         self._shown_dirty = False
         self._tick = 0
         self._closing = False
+        self._graph_loaded: tuple[int, int] | None = None  # frames whose stored results the graph holds
+        self._graph_pending: tuple[int, int] | None = None
+        self._graph_generation = 0
 
         # widgets
         self.video = VideoView()
@@ -293,6 +296,8 @@ class MainWindow(QMainWindow):
         self.selected = None
         self._exported_version = None
         self._shown = None
+        self._forget_graph_window()
+        self.graph.set_cursor(None)
         self.markers.reset(())
         self.messages.hide()
         self.graph.clear()
@@ -463,7 +468,14 @@ class MainWindow(QMainWindow):
                 self.playback.refresh_current()  # the frame on screen has just been analysed
 
     @Slot(object)
+    def _forget_graph_window(self) -> None:
+        self._graph_loaded = self._graph_pending = None
+        self._graph_generation += 1
+
     def _on_run_end(self, end: RunEnd) -> None:
+        # from now on the graph follows playback over the stored results, read back around the frame shown
+        self._forget_graph_window()
+        self._shown_dirty = self._shown is not None
         self.status.end_run()
         self.status.busy.hide()  # a failed model load must not leave "Loading models…" spinning
         self.playback.set_frontier(None)
@@ -488,6 +500,14 @@ class MainWindow(QMainWindow):
                 self.video.clear()
             elif job.result is not None:
                 self._show_review(job.result)
+        elif job.name == "graph window":
+            if job.error:
+                log.warning("reading results for the graph failed: %s", job.error)
+            elif job.result is not None and job.result[0] == self._graph_generation:
+                _generation, span, results = job.result
+                self._graph_pending = None
+                self._graph_loaded = span
+                self.graph.load(results)
         elif job.name == "find recoverable":
             if job.error:
                 log.warning("looking for sessions to recover failed: %s", job.error)
@@ -510,15 +530,9 @@ class MainWindow(QMainWindow):
         self.summary.set_faces(review.faces)
         self.timeline.reset(labels, review.source.frame_count or (review.indices[-1] + 1 if review.indices else None), review.source.fps)
         self.markers.reset(review.events)
-        last_t = None
         for result in review.session.frames:
             self.timeline.add_result(result)
-            last_t = result.time_s
-        # the graph shows the last window of the session (its rings hold no more)
-        if last_t is not None:
-            for result in review.session.frames:
-                if result.time_s >= last_t - self.graph.window_s:
-                    self.graph.add_result(result)
+        # the graph is filled around the frame on screen as it is shown (_graph_around)
         self.status.set_source(review.source, f"session: {review.path.name}", mode=f"saved session ({review.status})")
         self.status.provider.setText(review.model_names)
         self.status.end_run()
@@ -563,6 +577,38 @@ class MainWindow(QMainWindow):
         if not self.follow_analysis:
             self.transport.set_position(shown.index)
             self.timeline.set_position(shown.index)
+            fps = (self.source_info.fps if self.source_info else None) or 30.0
+            t = result.time_s if result is not None else shown.index / fps
+            follow = self.review is not None or (self.runs.run is not None and not self.runs.running)
+            self.graph.set_cursor(t, centre=follow)
+            if follow:
+                self._graph_around(shown.index, fps)
+
+    def _graph_around(self, index: int, fps: float) -> None:
+        """Keep the graph filled with the stored results around the frame on screen (reviewing, or after
+        the pass): a window either side is read back on the jobs thread whenever the view leaves it."""
+        half = max(1, int(self.graph.window_s * fps / 2))
+        last = max((self.source_info.frame_count or 0) - 1, index) if self.source_info else index
+        want = (max(0, index - half), min(last, index + half))
+        loaded = self._graph_loaded
+        if loaded is not None and loaded[0] <= want[0] and want[1] <= loaded[1]:
+            return
+        if self._graph_pending is not None and self._graph_pending[0] <= want[0] and want[1] <= self._graph_pending[1]:
+            return
+        source = self.review if self.review is not None else self.runs.run
+        if source is None:
+            return
+        lookup = source.record_at
+        span = (max(0, index - 2 * half), min(last, index + 2 * half))
+        self._graph_pending = span
+        self._graph_generation += 1
+        generation = self._graph_generation
+
+        def read(ctx) -> tuple[int, tuple[int, int], list[FrameResult]]:  # noqa: ANN001
+            results = (lookup(i) for i in range(span[0], span[1] + 1))
+            return generation, span, [r for r in results if r is not None]
+
+        self.jobs.submit("graph window", read)
 
     def _note_for(self, shown: ShownFrame) -> str:
         if shown.result is not None or self.follow_analysis:

@@ -190,6 +190,7 @@ def test_sampled_analysis_equals_analyze_with_sample_fps(qtbot, make_window, tmp
     assert data["frames"] == cli["frames"] and data["analysis"] == cli["analysis"]
     # a frame between two samples is shown, and says so
     skipped = next(i for i in range(275) if i not in {f["index"] for f in data["frames"]})
+    window.pause()
     window.seek(skipped)
     wait_shown(qtbot, window, skipped)
     assert window._shown.result is None and "between samples" in window.video.note
@@ -277,8 +278,10 @@ def test_graph_png_and_snapshot(qtbot, make_window, tmp_path: Path) -> None:  # 
     window.pause()  # playback still follows the clip at 1×: stop it on the frame to save
     window.seek(10)
     wait_shown(qtbot, window, 10)
-    with qtbot.waitSignal(window.jobs.finished, timeout=20000):
-        window.save_snapshot(tmp_path / "snap.png")
+    job = window.save_snapshot(tmp_path / "snap.png")
+    # this job's own outcome: other jobs (the graph's read-back around the frame) finish meanwhile too
+    qtbot.waitUntil(lambda: job.result is not None or job.error is not None, timeout=20000)
+    assert job.error is None
     assert cv2.imread(str(tmp_path / "snap.png")).shape[:2] == (480, 480)
 
 
@@ -608,3 +611,20 @@ def test_the_status_bar_shows_the_runs_own_counts(qtbot, make_window) -> None:  
     counts = window.run.counts
     assert (window.status.analysed, window.status.dropped) == (counts.processed, counts.dropped)
     assert f"dropped {counts.dropped}" in window.status.rates.text()
+
+
+def test_the_graph_follows_playback_over_the_stored_results_after_the_pass(qtbot, make_window, tmp_path: Path) -> None:  # noqa: ANN001
+    window = make_window()
+    window.graph.set_window(2.0)  # a short window, so a seek leaves what the graph holds
+    window.open_path(PORTRAIT)
+    wait_done(qtbot, window)
+    window.pause()
+    for index in (30, 200, 60):
+        window.seek(index)
+        wait_shown(qtbot, window, index)
+        t = index / 30.0
+        qtbot.waitUntil(lambda t=t: (s := window.graph.data_span()) is not None and s[0] <= t <= s[1], timeout=20000)
+        lo, hi = window.graph.plot_item.viewRange()[0]
+        assert lo <= t <= hi  # the frame on screen is in view, with its stored results around it
+        assert window.graph.time_range() is not None
+    assert window.run.snapshot().counts.processed == 250  # reading results back analysed nothing
