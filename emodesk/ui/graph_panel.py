@@ -550,12 +550,12 @@ class EmotionGraph(QWidget):
     def _view(self) -> tuple[float, float]:
         """The time range shown: centred on the playback cursor when following it, else the window ending
         at the newest sample (filled from the left until a whole window has passed)."""
-        if self._centre_t is not None:
-            half = self._window_s / 2.0
-            lo = self._centre_t - half
-            if self._origin_t is not None and lo < self._origin_t:
-                lo = self._origin_t  # never seconds before the data starts
-            return lo, lo + self._window_s
+        if self._centre_t is not None and math.isfinite(self._latest_t) and self._origin_t is not None:
+            # centred on the cursor, but never past either end of the data: no empty seconds shown
+            hi = min(self._centre_t + self._window_s / 2.0, self._latest_t)
+            lo = max(self._origin_t, hi - self._window_s)
+            hi = max(hi, min(lo + self._window_s, self._latest_t), lo + MIN_SPAN_S)
+            return lo, hi
         if not math.isfinite(self._latest_t):
             return 0.0, self._window_s
         hi = self._latest_t

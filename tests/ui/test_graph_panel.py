@@ -380,3 +380,16 @@ def test_event_markers_and_png_title(graph: EmotionGraph, tmp_path: Path) -> Non
     assert graph.export_title() == "Face #2 · yunet_n + emodesk_fer_v2 · 0.0–2.0 s"
     assert cv2.imread(str(graph.export_png(tmp_path / "g.png"))) is not None
     assert graph.plot_item.titleLabel.text == "Face #2"  # the on-screen title is restored after export
+
+
+def test_centred_on_the_cursor_the_view_stays_within_the_data(graph: EmotionGraph) -> None:
+    feed(graph, 0, int(9 * FPS))  # 9 s of data, a 30 s window
+    graph.set_cursor(4.0, centre=True)
+    graph.refresh()
+    lo, hi = graph.plot_item.viewRange()[0]
+    assert lo == pytest.approx(0.0) and hi == pytest.approx((9 * FPS - 1) / FPS)  # no empty seconds
+    graph.set_window(2.0)
+    graph.set_cursor(4.0, centre=True)
+    graph._dirty = True
+    graph.refresh()
+    assert graph.plot_item.viewRange()[0] == pytest.approx([3.0, 5.0])
