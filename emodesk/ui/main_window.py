@@ -543,9 +543,13 @@ class MainWindow(QMainWindow):
             self.playback.open(review.video, review.source.fps, frames, review.record_at)
             self.playback.show(review.indices[0] if review.indices else 0)
         if review.video is None:
+            why = (
+                "the video was not found: results are shown without it"
+                if review.source.kind == "video"
+                else f"a session of {review.source.kind or 'an unknown source'}: its results are shown in the panels"
+            )
             self.video.show_message(
-                f"{review.path.name}: {review.frames} analysed frames of {review.source.path or 'an unknown source'}\n"
-                "(the video was not found: results are shown without it)"
+                f"{review.path.name}: {review.frames} analysed frames of {review.source.path or 'an unknown source'}\n({why})"
             )
         self.sessionOpened.emit(review)
 

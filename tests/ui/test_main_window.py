@@ -628,3 +628,17 @@ def test_the_graph_follows_playback_over_the_stored_results_after_the_pass(qtbot
         assert lo <= t <= hi  # the frame on screen is in view, with its stored results around it
         assert window.graph.time_range() is not None
     assert window.run.snapshot().counts.processed == 250  # reading results back analysed nothing
+
+
+def test_a_saved_photo_session_reopens_with_its_faces(qtbot, make_window, tmp_path: Path) -> None:  # noqa: ANN001
+    window = make_window()
+    window.open_path(TEST_IMAGES / "group6_test_image.jpg")
+    wait_done(qtbot, window)
+    saved = export(qtbot, window, tmp_path / "group.session.json", "json")
+    window._update_panels()
+    again = make_window()
+    with qtbot.waitSignal(again.sessionOpened, timeout=30000):
+        again.open_path(saved)
+    again._update_panels()
+    assert again.summary.counts == window.summary.counts and len(again.faces.track_ids()) > 1
+    assert "results are shown in the panels" in again.video._message
