@@ -74,7 +74,9 @@ def run_gui(path: str | None = None, *, theme: str = "auto") -> int:
     ``.session.json``. Returns the exit status. Closing the main window, by any means, ends the app."""
     app = create_application()
     apply_theme(app, theme)
-    from emodesk.ui.main_window import MainWindow  # imports pyqtgraph: after the QApplication exists
+    from emodesk.ui.main_window import (
+        MainWindow,  # imports pyqtgraph: after the QApplication exists
+    )
 
     window = MainWindow()
     # exit(), not quit(): quit() first asks every window to close, and a modal dialog that refuses (the

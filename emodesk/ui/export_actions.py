@@ -121,7 +121,7 @@ def _write_session(session: SessionSource, path: Path, events: Sequence[Event] |
     return path
 
 
-def export_job(  # noqa: ANN201 - a callable for the JobRunner
+def export_job(
     session: SessionSource,
     kind: str,
     path: Path,

@@ -34,8 +34,8 @@ from PySide6.QtWidgets import QVBoxLayout, QWidget
 from emodesk.core.atomic import atomic_file
 from emodesk.core.events import Event
 from emodesk.core.palette import emotion_rgb
-from emodesk.core.valence import NEGATIVE, POSITIVE
 from emodesk.core.results import FrameResult
+from emodesk.core.valence import NEGATIVE, POSITIVE
 from emodesk.errors import OutputError
 from emodesk.inference.labels import CANONICAL_LABELS
 
@@ -64,7 +64,7 @@ class SampleRing:
     run of memory when it is copied out for a curve.
     """
 
-    __slots__ = ("times", "values", "head", "count")
+    __slots__ = ("count", "head", "times", "values")
 
     def __init__(self, n_labels: int, capacity: int) -> None:
         self.times = np.full(capacity, np.nan)

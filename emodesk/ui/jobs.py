@@ -86,7 +86,7 @@ class JobRunner(QObject):
         except EmodeskError as exc:
             job.cancelled = job.cancel.is_set() and type(exc).__name__ == "ExportCancelled"
             job.error = None if job.cancelled else str(exc)
-        except Exception as exc:  # noqa: BLE001 - a failed job is a message, never a dead thread
+        except Exception as exc:
             log.exception("%s failed", job.name)
             job.error = f"{job.name} failed: {type(exc).__name__}: {exc}".splitlines()[0]
         finally:

@@ -20,7 +20,13 @@ from pathlib import Path
 
 import cv2
 from PySide6.QtCore import QSettings, Qt, QThread, QTimer, Signal, Slot
-from PySide6.QtGui import QAction, QCloseEvent, QDragEnterEvent, QDropEvent, QKeySequence
+from PySide6.QtGui import (
+    QAction,
+    QCloseEvent,
+    QDragEnterEvent,
+    QDropEvent,
+    QKeySequence,
+)
 from PySide6.QtWidgets import (
     QDockWidget,
     QFileDialog,
@@ -39,7 +45,13 @@ from emodesk.core.run import RunStatus, SessionRun
 from emodesk.core.settings import Settings
 from emodesk.core.sources import IMAGE_EXTENSIONS, VIDEO_EXTENSIONS, SourceInfo
 from emodesk.errors import EmodeskError
-from emodesk.ui.event_markers import KEYS, EventLabelsDialog, EventMarkers, load_event_labels, save_event_labels
+from emodesk.ui.event_markers import (
+    KEYS,
+    EventLabelsDialog,
+    EventMarkers,
+    load_event_labels,
+    save_event_labels,
+)
 from emodesk.ui.export_actions import Exports
 from emodesk.ui.face_panel import FacePanel
 from emodesk.ui.graph_panel import EmotionGraph
@@ -51,7 +63,11 @@ from emodesk.ui.qt_image import bgr_to_qimage
 from emodesk.ui.recovery import ask_about, find_recoverable, recover_journal
 from emodesk.ui.review import ReviewSession, is_session_file, load_review
 from emodesk.ui.run_control import RunControl, discard
-from emodesk.ui.settings_dialog import SettingsDialog, load_ui_settings, save_ui_settings
+from emodesk.ui.settings_dialog import (
+    SettingsDialog,
+    load_ui_settings,
+    save_ui_settings,
+)
 from emodesk.ui.status_bar import AnalysisStatusBar
 from emodesk.ui.summary_panel import SummaryPanel, scrollable
 from emodesk.ui.timeline import SessionTimeline
@@ -196,7 +212,7 @@ class MainWindow(QMainWindow):
         self.addDockWidget(area, dock)
         return dock
 
-    def _action(self, menu, text: str, slot, shortcut=None, *, checkable: bool = False) -> QAction:  # noqa: ANN001
+    def _action(self, menu, text: str, slot, shortcut=None, *, checkable: bool = False) -> QAction:
         action = QAction(text, self)
         if shortcut is not None:
             action.setShortcut(QKeySequence(shortcut))
@@ -382,9 +398,8 @@ class MainWindow(QMainWindow):
 
     def play(self) -> None:
         if self.follow_analysis:
-            if not self.runs.running and self.target is not None and self.live_source:
-                if self._confirm_replace():
-                    self._start_run()  # a camera again: a new live session
+            if not self.runs.running and self.target is not None and self.live_source and self._confirm_replace():
+                self._start_run()  # a camera again: a new live session
             return
         self.playback.play()
 
@@ -608,7 +623,7 @@ class MainWindow(QMainWindow):
         self._graph_generation += 1
         generation = self._graph_generation
 
-        def read(ctx) -> tuple[int, tuple[int, int], list[FrameResult]]:  # noqa: ANN001
+        def read(ctx) -> tuple[int, tuple[int, int], list[FrameResult]]:
             results = (lookup(i) for i in range(span[0], span[1] + 1))
             return generation, span, [r for r in results if r is not None]
 
@@ -658,7 +673,7 @@ class MainWindow(QMainWindow):
         self.status.showMessage(text, 10000)
 
     # ----------------------------------------------------------------- export
-    def _export_session(self):  # noqa: ANN202 - SessionRun | ReviewSession | None
+    def _export_session(self):
         return self.review if self.review is not None else self.runs.run
 
     def export_dialog(self, kind: str | None = None, *, wait: bool = False) -> Path | None:
@@ -697,7 +712,7 @@ class MainWindow(QMainWindow):
             self._exported_version = session.snapshot().version
         return self.exports.start(session, kind, Path(path), png=png, source=source, events=self._edited_events())
 
-    def _edited_events(self):  # noqa: ANN202 - tuple[Event, ...] | None
+    def _edited_events(self):
         """The markers to write into a saved session when they differ from what the session holds."""
         if self.review is not None:
             stored = sorted(self.review.events, key=lambda e: e.time_s)
@@ -756,7 +771,7 @@ class MainWindow(QMainWindow):
             return None
         image = annotate(shown.image, shown.result, selected=self.selected) if shown.result else shown.image
 
-        def write(ctx) -> Path:  # noqa: ANN001
+        def write(ctx) -> Path:
             ok, data = cv2.imencode(".png", image)
             if not ok:
                 raise EmodeskError(f"{path}: PNG encoding failed")
@@ -876,7 +891,7 @@ class MainWindow(QMainWindow):
         """Look for journals left by a crash (jobs thread: it reads them), then ask about each."""
         self.jobs.submit("find recoverable", lambda ctx: find_recoverable())
 
-    def _ask_recovery(self, items: list) -> None:  # noqa: ANN001 - list[Recoverable]
+    def _ask_recovery(self, items: list) -> None:
         for item in items:
             if self._closing:
                 return  # the window was closed meanwhile: no dialog may keep the process alive
@@ -900,7 +915,7 @@ class MainWindow(QMainWindow):
         playback_done = self.playback.shutdown()
         self.jobs.cancel()  # exports still queued or running stop between steps
 
-        def last_job(ctx) -> None:  # noqa: ANN001
+        def last_job(ctx) -> None:
             for run in ended_runs:
                 discard(run, ctx)
             QThread.currentThread().quit()
@@ -911,7 +926,7 @@ class MainWindow(QMainWindow):
             log.error("the jobs thread did not stop within 15 s")
         return jobs_done and playback_done and not self.runs.thread.isRunning()
 
-    def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802 - Qt API
+    def closeEvent(self, event: QCloseEvent) -> None:
         if not self._closing and self.has_unsaved and self.ask_unsaved() == "cancel":
             event.ignore()
             return
@@ -920,11 +935,11 @@ class MainWindow(QMainWindow):
         self.closed.emit()  # run_gui quits the application on it: no stray window keeps the process alive
 
     # ----------------------------------------------------------------- drag and drop
-    def dragEnterEvent(self, event: QDragEnterEvent) -> None:  # noqa: N802 - Qt API
+    def dragEnterEvent(self, event: QDragEnterEvent) -> None:
         if event.mimeData().hasUrls() and any(u.isLocalFile() for u in event.mimeData().urls()):
             event.acceptProposedAction()
 
-    def dropEvent(self, event: QDropEvent) -> None:  # noqa: N802 - Qt API
+    def dropEvent(self, event: QDropEvent) -> None:
         paths = [u.toLocalFile() for u in event.mimeData().urls() if u.isLocalFile()]
         if paths:
             event.acceptProposedAction()

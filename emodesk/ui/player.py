@@ -100,7 +100,7 @@ class FramePlayer(QObject):
         image = self._decode(index) if self._cap is not None else None
         try:
             result = lookup(index) if lookup is not None else None
-        except Exception:  # noqa: BLE001 - a failed look-up shows the frame without overlay, never kills playback
+        except Exception:
             log.exception("looking up the result of frame %d failed", index)
             result = None
         self.frameReady.emit(ShownFrame(request, index, image, result))

@@ -45,7 +45,7 @@ class ReviewSession:
         return self.session.frame_at(index)
 
     @property
-    def source(self):  # noqa: ANN201 - SourceInfo
+    def source(self):
         return self.session.source
 
     @property
@@ -53,11 +53,11 @@ class ReviewSession:
         return self.session.labels
 
     @property
-    def faces(self):  # noqa: ANN201 - tuple[SessionFace, ...]
+    def faces(self):
         return self.session.faces
 
     @property
-    def events(self):  # noqa: ANN201 - tuple[Event, ...]
+    def events(self):
         return self.session.events
 
     @property

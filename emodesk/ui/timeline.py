@@ -15,7 +15,15 @@ from collections.abc import Sequence
 
 import numpy as np
 from PySide6.QtCore import QPointF, QRectF, QSize, Qt, Signal
-from PySide6.QtGui import QColor, QFontMetricsF, QMouseEvent, QPainter, QPaintEvent, QPalette, QPolygonF
+from PySide6.QtGui import (
+    QColor,
+    QFontMetricsF,
+    QMouseEvent,
+    QPainter,
+    QPaintEvent,
+    QPalette,
+    QPolygonF,
+)
 from PySide6.QtWidgets import QInputDialog, QMenu, QSizePolicy, QWidget
 
 from emodesk.core.events import Event
@@ -169,10 +177,10 @@ class SessionTimeline(QWidget):
 
     # ---- painting and mouse -----------------------------------------------------------------------
 
-    def sizeHint(self) -> QSize:  # noqa: N802 - Qt API
+    def sizeHint(self) -> QSize:
         return QSize(600, 40)
 
-    def paintEvent(self, event: QPaintEvent) -> None:  # noqa: N802 - Qt API
+    def paintEvent(self, event: QPaintEvent) -> None:
         pal = self.palette()
         p = QPainter(self)
         p.fillRect(self.rect(), pal.color(QPalette.ColorRole.Window))
@@ -209,7 +217,7 @@ class SessionTimeline(QWidget):
             p.drawText(strip, Qt.AlignmentFlag.AlignCenter, fm.elidedText("No session", Qt.TextElideMode.ElideRight, strip.width()))
         p.end()
 
-    def mousePressEvent(self, event: QMouseEvent) -> None:  # noqa: N802 - Qt API
+    def mousePressEvent(self, event: QMouseEvent) -> None:
         pos = event.position()
         marker = self._event_at(pos)
         if marker is not None and event.button() == Qt.MouseButton.RightButton:
@@ -219,7 +227,7 @@ class SessionTimeline(QWidget):
             self.seekRequested.emit(self._index_at(pos.x()))
         super().mousePressEvent(event)
 
-    def mouseMoveEvent(self, event: QMouseEvent) -> None:  # noqa: N802 - Qt API
+    def mouseMoveEvent(self, event: QMouseEvent) -> None:
         pos = event.position()
         marker = self._event_at(pos)
         if marker is not None:
@@ -230,7 +238,7 @@ class SessionTimeline(QWidget):
             self.setToolTip(f"{index / self._fps:.2f} s" + (f": mostly {dominant}" if dominant else ""))
         super().mouseMoveEvent(event)
 
-    def _marker_menu(self, marker: Event, where) -> None:  # noqa: ANN001
+    def _marker_menu(self, marker: Event, where) -> None:
         menu = QMenu(self)
         rename = menu.addAction("Rename…")
         delete = menu.addAction("Delete")

@@ -213,7 +213,7 @@ class TransportBar(QWidget):
         self.back_button.setIcon(transport_icon("back", colour))
         self.forward_button.setIcon(transport_icon("forward", colour))
 
-    def changeEvent(self, event: QEvent) -> None:  # noqa: N802 - Qt API
+    def changeEvent(self, event: QEvent) -> None:
         if event.type() == QEvent.Type.PaletteChange and hasattr(self, "forward_button"):
             self._apply_icons()
         super().changeEvent(event)

@@ -64,7 +64,7 @@ class VideoView(QWidget):
         w, h = iw * scale, ih * scale
         return QRectF((self.width() - w) / 2, (self.height() - h) / 2, w, h)
 
-    def paintEvent(self, event: QPaintEvent) -> None:  # noqa: N802 - Qt API
+    def paintEvent(self, event: QPaintEvent) -> None:
         painter = QPainter(self)
         painter.fillRect(self.rect(), QColor(16, 16, 18))
         if self._image is None or self._image.isNull():
@@ -101,7 +101,7 @@ class VideoView(QWidget):
         # nested boxes (a face behind another): the smallest one is the one pointed at
         return min(hits, key=lambda f: (f.box[2] - f.box[0]) * (f.box[3] - f.box[1])).track_id
 
-    def mousePressEvent(self, event: QMouseEvent) -> None:  # noqa: N802 - Qt API
+    def mousePressEvent(self, event: QMouseEvent) -> None:
         if event.button() == Qt.MouseButton.LeftButton:
             self.faceClicked.emit(self.face_at(event.position()))
         super().mousePressEvent(event)

@@ -198,7 +198,7 @@ class AnalysisWorker(QObject):
             log.info("run %d did not start: %s", request.run_id, exc)
             self.runEnded.emit(RunEnd(request.run_id, RunStatus.FAILED.value, 0, error=str(exc)))
             return
-        except Exception as exc:  # noqa: BLE001 - any failure is a message in the window, never a stuck one
+        except Exception as exc:
             log.exception("run %d could not start", request.run_id)
             message = f"{request.target}: could not start the analysis: {type(exc).__name__}: {exc}".splitlines()[0]
             self.runEnded.emit(RunEnd(request.run_id, RunStatus.FAILED.value, 0, error=message))
@@ -211,7 +211,7 @@ class AnalysisWorker(QObject):
         self.runStarted.emit(request.run_id, run, run.source_info)
         try:
             status = run.run()
-        except Exception as exc:  # noqa: BLE001 - SessionRun.run() reports failures itself; this is a bug
+        except Exception as exc:
             log.exception("run %d raised", request.run_id)
             status = RunStatus.FAILED
             self.runEnded.emit(RunEnd(request.run_id, status.value, run.frames, run.warnings, f"internal error: {exc}"))

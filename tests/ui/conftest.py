@@ -14,7 +14,7 @@ from PySide6.QtCore import QThread
 
 
 @pytest.fixture(autouse=True)
-def _dangling_qthreads(monkeypatch: pytest.MonkeyPatch, qtbot):  # noqa: ANN001, ANN202 - qtbot: a QApplication
+def _dangling_qthreads(monkeypatch: pytest.MonkeyPatch, qtbot):
     started: weakref.WeakKeyDictionary[QThread, str] = weakref.WeakKeyDictionary()
     base_start = QThread.start
 

@@ -32,7 +32,7 @@ class _Replay:
         self.models: list[object] = []
         self.labels = tuple(labels)
 
-    def run(self, source, *, live=None, stop=None, keep_images=False, counts: SourceCounts | None = None):  # noqa: ANN001, ANN201
+    def run(self, source, *, live=None, stop=None, keep_images=False, counts: SourceCounts | None = None):
         counts = counts if counts is not None else SourceCounts()
         for result in self.results:
             counts.delivered += 1

@@ -14,7 +14,13 @@ from PySide6.QtGui import QColor, QPalette
 from emodesk.core.results import FaceResult, FrameResult
 from emodesk.errors import OutputError
 from emodesk.inference.labels import CANONICAL_LABELS
-from emodesk.ui.graph_panel import MAX_CAPACITY, MEAN_TITLE, MIN_CAPACITY, EmotionGraph, SampleRing
+from emodesk.ui.graph_panel import (
+    MAX_CAPACITY,
+    MEAN_TITLE,
+    MIN_CAPACITY,
+    EmotionGraph,
+    SampleRing,
+)
 
 LABELS7 = tuple(label for label in CANONICAL_LABELS if label != "contempt")  # a 7-class model
 FPS = 30.0

@@ -7,7 +7,6 @@ import os
 import subprocess
 import sys
 import threading
-import time
 from pathlib import Path
 
 import cv2
@@ -15,7 +14,7 @@ import jsonschema
 import numpy as np
 import pytest
 from PySide6.QtCore import QMimeData, QPointF, QSettings, Qt, QUrl
-from PySide6.QtGui import QCloseEvent, QDropEvent
+from PySide6.QtGui import QDropEvent
 
 import emodesk
 from emodesk.core import live_session
@@ -43,10 +42,10 @@ def ini(tmp_path: Path) -> Path:
 
 
 @pytest.fixture()
-def make_window(qtbot, ini: Path, recovery: Path):  # noqa: ANN001, ANN201
+def make_window(qtbot, ini: Path, recovery: Path):
     windows: list[MainWindow] = []
 
-    def make(**settings) -> MainWindow:  # noqa: ANN003
+    def make(**settings) -> MainWindow:
         qs = QSettings(str(ini), QSettings.Format.IniFormat)
         window = MainWindow(qs, offer_recovery=False)
         window.settings = Settings(device="cpu", **settings)
@@ -72,22 +71,22 @@ def drop(window: MainWindow, path: Path) -> None:
     window.dropEvent(event)
 
 
-def wait_analysed(qtbot, window: MainWindow, n: int, timeout: int = 120000) -> None:  # noqa: ANN001
+def wait_analysed(qtbot, window: MainWindow, n: int, timeout: int = 120000) -> None:
     qtbot.waitUntil(lambda: window.run is not None and window.run.frames >= n, timeout=timeout)
 
 
-def wait_done(qtbot, window: MainWindow, timeout: int = 300000) -> None:  # noqa: ANN001
+def wait_done(qtbot, window: MainWindow, timeout: int = 300000) -> None:
     qtbot.waitUntil(lambda: window.run is not None and not window.runs.running, timeout=timeout)
 
 
-def wait_shown(qtbot, window: MainWindow, index: int, timeout: int = 20000) -> None:  # noqa: ANN001
+def wait_shown(qtbot, window: MainWindow, index: int, timeout: int = 20000) -> None:
     # shown = answered by the player and drawn by the display timer
     qtbot.waitUntil(
         lambda: window._shown is not None and window._shown.index == index and not window._shown_dirty, timeout=timeout
     )
 
 
-def export(qtbot, window: MainWindow, path: Path, kind: str) -> Path:  # noqa: ANN001
+def export(qtbot, window: MainWindow, path: Path, kind: str) -> Path:
     with qtbot.waitSignal(window.exportFinished, timeout=120000) as blocker:
         assert window.export_to(path, kind) is not None
     job = blocker.args[0]
@@ -102,12 +101,13 @@ def cli_session(tmp_path: Path, video: Path, *options: str) -> dict:
         capture_output=True,
         text=True,
         timeout=600,
+        check=False,  # the assertion below shows stderr
     )
     assert run.returncode == 0, run.stderr[-2000:]
     return read_session_json(out / f"{video.stem}.session.json")
 
 
-def test_window_starts_empty(make_window) -> None:  # noqa: ANN001
+def test_window_starts_empty(make_window) -> None:
     window = make_window()
     assert window.windowTitle().startswith("emodesk")
     assert window.video.image is None
@@ -116,7 +116,7 @@ def test_window_starts_empty(make_window) -> None:  # noqa: ANN001
 
 
 def test_window_session_equals_analyze_whatever_the_user_does_during_and_after_the_pass(
-    qtbot, make_window, tmp_path: Path  # noqa: ANN001
+    qtbot, make_window, tmp_path: Path
 ) -> None:
     window = make_window()
     drop(window, CLIP)
@@ -171,7 +171,7 @@ def test_window_session_equals_analyze_whatever_the_user_does_during_and_after_t
     assert window.status.latency.text() == ""  # no live latency for a file (nor while paused)
 
 
-def test_sampled_analysis_equals_analyze_with_sample_fps(qtbot, make_window, tmp_path: Path) -> None:  # noqa: ANN001
+def test_sampled_analysis_equals_analyze_with_sample_fps(qtbot, make_window, tmp_path: Path) -> None:
     window = make_window()
     window.open_path(CLIP)
     wait_analysed(qtbot, window, 1)
@@ -197,7 +197,7 @@ def test_sampled_analysis_equals_analyze_with_sample_fps(qtbot, make_window, tmp
 
 
 def test_play_at_the_end_restarts_and_a_saved_session_reopens_with_the_same_summary(
-    qtbot, make_window, tmp_path: Path  # noqa: ANN001
+    qtbot, make_window, tmp_path: Path
 ) -> None:
     window = make_window()
     window.open_path(PORTRAIT)
@@ -239,7 +239,7 @@ def test_play_at_the_end_restarts_and_a_saved_session_reopens_with_the_same_summ
     assert "not found" in third.video._message
 
 
-def test_export_dialog_writes_the_type_chosen(qtbot, make_window, tmp_path: Path, monkeypatch) -> None:  # noqa: ANN001
+def test_export_dialog_writes_the_type_chosen(qtbot, make_window, tmp_path: Path, monkeypatch) -> None:
     from PySide6.QtWidgets import QFileDialog
 
     window = make_window()
@@ -264,7 +264,7 @@ def test_export_dialog_writes_the_type_chosen(qtbot, make_window, tmp_path: Path
     jsonschema.Draft202012Validator(SCHEMA).validate(read_session_json(tmp_path / "whole.session.json"))
 
 
-def test_graph_png_and_snapshot(qtbot, make_window, tmp_path: Path) -> None:  # noqa: ANN001
+def test_graph_png_and_snapshot(qtbot, make_window, tmp_path: Path) -> None:
     window = make_window()
     window.open_path(PORTRAIT)
     wait_analysed(qtbot, window, 60)
@@ -285,7 +285,7 @@ def test_graph_png_and_snapshot(qtbot, make_window, tmp_path: Path) -> None:  # 
     assert cv2.imread(str(tmp_path / "snap.png")).shape[:2] == (480, 480)
 
 
-def test_clicking_a_face_selects_it_everywhere(qtbot, make_window) -> None:  # noqa: ANN001
+def test_clicking_a_face_selects_it_everywhere(qtbot, make_window) -> None:
     window = make_window()
     window.open_path(TEST_IMAGES / "group6_test_image.jpg")
     qtbot.waitUntil(lambda: window.video.image is not None, timeout=60000)
@@ -301,7 +301,7 @@ def test_clicking_a_face_selects_it_everywhere(qtbot, make_window) -> None:  # n
     assert window.selected is None
 
 
-def test_closing_mid_run_stops_every_thread(qtbot, make_window) -> None:  # noqa: ANN001
+def test_closing_mid_run_stops_every_thread(qtbot, make_window) -> None:
     window = make_window()
     window.open_path(CROWD)
     wait_analysed(qtbot, window, 2)
@@ -309,7 +309,7 @@ def test_closing_mid_run_stops_every_thread(qtbot, make_window) -> None:  # noqa
     assert window.runs.thread.isFinished() and window.playback.thread.isFinished() and window.jobs_thread.isFinished()
 
 
-def test_no_recovery_prompt_after_a_clean_quit(qtbot, make_window, recovery: Path) -> None:  # noqa: ANN001
+def test_no_recovery_prompt_after_a_clean_quit(qtbot, make_window, recovery: Path) -> None:
     # the sequence of the bug report: open a file, change the emotion model, play again, File → Quit
     window = make_window()
     window.open_path(PORTRAIT)
@@ -348,13 +348,13 @@ def test_closing_the_window_ends_the_process(tmp_path: Path) -> None:
         f"sys.exit(ui.run_gui({str(PORTRAIT)!r}))\n"
     )
     env = dict(os.environ, XDG_DATA_HOME=str(tmp_path), XDG_CONFIG_HOME=str(tmp_path), QT_QPA_PLATFORM="offscreen")
-    run = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120, env=env)
+    run = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120, env=env, check=False)
     assert run.returncode == 0, run.stderr[-2000:]
     # its own journal is gone; the crashed process' one is still there, to be offered next time
     assert [p.name for p in tmp_path.rglob("*.journal.jsonl")] == [left.name]
 
 
-def test_transport_icons_are_visible_in_the_dark_theme(qtbot) -> None:  # noqa: ANN001
+def test_transport_icons_are_visible_in_the_dark_theme(qtbot) -> None:
     from emodesk.ui.app import dark_palette
     from emodesk.ui.transport import TransportBar
 
@@ -370,10 +370,10 @@ def test_transport_icons_are_visible_in_the_dark_theme(qtbot) -> None:  # noqa: 
         assert min(abs(c.lightnessF() - background.lightnessF()) for c in opaque) > 0.4
 
 
-def test_any_exception_while_loading_models_is_a_message(qtbot, make_window, monkeypatch) -> None:  # noqa: ANN001
+def test_any_exception_while_loading_models_is_a_message(qtbot, make_window, monkeypatch) -> None:
     import emodesk.ui.worker as worker_module
 
-    def broken(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
+    def broken(*args, **kwargs):
         raise RuntimeError("simulated bug\nsecond line")
 
     monkeypatch.setattr(worker_module, "Pipeline", broken)
@@ -385,7 +385,7 @@ def test_any_exception_while_loading_models_is_a_message(qtbot, make_window, mon
     assert not window.status.busy.isVisible()
 
 
-def test_bad_file_is_a_message_and_the_app_keeps_going(qtbot, make_window, tmp_path: Path) -> None:  # noqa: ANN001
+def test_bad_file_is_a_message_and_the_app_keeps_going(qtbot, make_window, tmp_path: Path) -> None:
     window = make_window()
     bogus = tmp_path / "notes.mp4"
     bogus.write_text("not a video")
@@ -397,13 +397,13 @@ def test_bad_file_is_a_message_and_the_app_keeps_going(qtbot, make_window, tmp_p
     assert window.run.frames == 1
 
 
-def test_missing_model_is_a_message(qtbot, make_window) -> None:  # noqa: ANN001
+def test_missing_model_is_a_message(qtbot, make_window) -> None:
     window = make_window(emotion="hsemotion_enet_b2_8")  # not in ../shared, and tests are offline
     window.open_path(TEST_IMAGES / "single_smile.jpg")
     qtbot.waitUntil(lambda: "hsemotion_enet_b2_8" in window.messages.text, timeout=30000)
 
 
-def test_live_virtual_camera_accounts_for_every_frame(qtbot, make_window) -> None:  # noqa: ANN001
+def test_live_virtual_camera_accounts_for_every_frame(qtbot, make_window) -> None:
     """Relations, not speeds: every delivered frame is processed or dropped, latency stays bounded, and
     frames drop only when analysing a frame takes longer than the camera's frame interval."""
     window = make_window()
@@ -434,7 +434,7 @@ def test_live_virtual_camera_accounts_for_every_frame(qtbot, make_window) -> Non
     assert window.isVisible()
 
 
-def test_recording_the_annotated_live_view(qtbot, make_window, tmp_path: Path) -> None:  # noqa: ANN001
+def test_recording_the_annotated_live_view(qtbot, make_window, tmp_path: Path) -> None:
     window = make_window()
     window.open_camera(str(PORTRAIT), virtual=True)
     wait_analysed(qtbot, window, 2)
@@ -453,7 +453,7 @@ def test_recording_the_annotated_live_view(qtbot, make_window, tmp_path: Path) -
     assert not window.record_action.isChecked()
 
 
-def test_recovery_of_a_journal_left_by_a_crash(qtbot, make_window, recovery: Path, tmp_path: Path, monkeypatch) -> None:  # noqa: ANN001
+def test_recovery_of_a_journal_left_by_a_crash(qtbot, make_window, recovery: Path, tmp_path: Path, monkeypatch) -> None:
     import emodesk.ui.main_window as main_window_module
 
     window = make_window()
@@ -475,7 +475,7 @@ def test_recovery_of_a_journal_left_by_a_crash(qtbot, make_window, recovery: Pat
     assert data["frames_processed"] == 2  # its run had finished: the journal says complete
 
 
-def test_recent_files_and_settings_are_remembered(qtbot, make_window) -> None:  # noqa: ANN001
+def test_recent_files_and_settings_are_remembered(qtbot, make_window) -> None:
     window = make_window()
     window.open_path(TEST_IMAGES / "single_smile.jpg")
     window.open_path(TEST_IMAGES / "group6_test_image.jpg")
@@ -489,7 +489,7 @@ def test_recent_files_and_settings_are_remembered(qtbot, make_window) -> None:  
     assert (settings.emotion, settings.smoothing, settings.detect_every, graph_window) == ("mini_xception", 0.8, 3, 45.0)
 
 
-def test_load_session_api_reads_what_the_window_exported(qtbot, make_window, tmp_path: Path) -> None:  # noqa: ANN001
+def test_load_session_api_reads_what_the_window_exported(qtbot, make_window, tmp_path: Path) -> None:
     window = make_window()
     window.open_path(TEST_IMAGES / "group6_test_image.jpg")
     wait_done(qtbot, window)
@@ -498,7 +498,7 @@ def test_load_session_api_reads_what_the_window_exported(qtbot, make_window, tmp
     assert np.isfinite([f.confidence for f in session.frames[0].faces]).all()
 
 
-def test_keys_mark_events_at_the_frame_on_screen_and_they_reach_the_session(qtbot, make_window, tmp_path: Path) -> None:  # noqa: ANN001
+def test_keys_mark_events_at_the_frame_on_screen_and_they_reach_the_session(qtbot, make_window, tmp_path: Path) -> None:
     window = make_window()
     window.open_path(PORTRAIT)
     wait_done(qtbot, window)
@@ -538,7 +538,7 @@ def test_keys_mark_events_at_the_frame_on_screen_and_they_reach_the_session(qtbo
     assert [e.label for e in again.timeline.events] == ["Event 1", "stimulus A"]
 
 
-def test_same_key_within_the_span_closes_an_interval(qtbot, make_window) -> None:  # noqa: ANN001
+def test_same_key_within_the_span_closes_an_interval(qtbot, make_window) -> None:
     window = make_window()
     window.markers.close_span_s = 5.0
     window.open_path(PORTRAIT)
@@ -554,7 +554,7 @@ def test_same_key_within_the_span_closes_an_interval(qtbot, make_window) -> None
     assert (event.time_s, event.duration_s, event.label) == (pytest.approx(1.0), pytest.approx(1.0), "Event 4")
 
 
-def test_valence_line_can_be_switched_on(qtbot, make_window) -> None:  # noqa: ANN001
+def test_valence_line_can_be_switched_on(qtbot, make_window) -> None:
     window = make_window()
     window.open_path(PORTRAIT)
     wait_analysed(qtbot, window, 30)
@@ -568,7 +568,7 @@ def test_valence_line_can_be_switched_on(qtbot, make_window) -> None:  # noqa: A
     assert not window.graph.valence_visible
 
 
-def test_pdf_report_and_annotated_video_from_the_export_menu_with_cancel(qtbot, make_window, tmp_path: Path) -> None:  # noqa: ANN001
+def test_pdf_report_and_annotated_video_from_the_export_menu_with_cancel(qtbot, make_window, tmp_path: Path) -> None:
     window = make_window()
     window.open_path(PORTRAIT)
     wait_done(qtbot, window)
@@ -583,14 +583,14 @@ def test_pdf_report_and_annotated_video_from_the_export_menu_with_cancel(qtbot, 
     cap.release()
     pdf = export(qtbot, window, tmp_path / "portrait.report.pdf", "pdf")
     assert pdf.read_bytes().startswith(b"%PDF")
-    text = subprocess.run(["pdftotext", str(pdf), "-"], capture_output=True, text=True).stdout
+    text = subprocess.run(["pdftotext", str(pdf), "-"], capture_output=True, text=True, check=True).stdout
     assert PORTRAIT.name in text
 
 
 def test_emodesk_session_json_opens_the_window_on_it(monkeypatch, tmp_path: Path) -> None:
     # `emodesk SESSION.session.json` goes through cli/gui.py to run_gui(path), which reviews it
-    import emodesk.cli as cli
     import emodesk.ui.app as ui_app
+    from emodesk import cli
 
     session = tmp_path / "clip.session.json"
     session.write_text("{}")
@@ -603,7 +603,7 @@ def test_emodesk_session_json_opens_the_window_on_it(monkeypatch, tmp_path: Path
     assert is_session_file(opened[0]) and not is_session_file(str(PORTRAIT))
 
 
-def test_the_status_bar_shows_the_runs_own_counts(qtbot, make_window) -> None:  # noqa: ANN001
+def test_the_status_bar_shows_the_runs_own_counts(qtbot, make_window) -> None:
     window = make_window()
     window.open_camera(str(CROWD), virtual=True)
     wait_done(qtbot, window, timeout=120000)
@@ -613,7 +613,7 @@ def test_the_status_bar_shows_the_runs_own_counts(qtbot, make_window) -> None:  
     assert f"dropped {counts.dropped}" in window.status.rates.text()
 
 
-def test_the_graph_follows_playback_over_the_stored_results_after_the_pass(qtbot, make_window, tmp_path: Path) -> None:  # noqa: ANN001
+def test_the_graph_follows_playback_over_the_stored_results_after_the_pass(qtbot, make_window, tmp_path: Path) -> None:
     window = make_window()
     window.graph.set_window(2.0)  # a short window, so a seek leaves what the graph holds
     window.open_path(PORTRAIT)
@@ -630,7 +630,7 @@ def test_the_graph_follows_playback_over_the_stored_results_after_the_pass(qtbot
     assert window.run.snapshot().counts.processed == 250  # reading results back analysed nothing
 
 
-def test_a_saved_photo_session_reopens_with_its_faces(qtbot, make_window, tmp_path: Path) -> None:  # noqa: ANN001
+def test_a_saved_photo_session_reopens_with_its_faces(qtbot, make_window, tmp_path: Path) -> None:
     window = make_window()
     window.open_path(TEST_IMAGES / "group6_test_image.jpg")
     wait_done(qtbot, window)

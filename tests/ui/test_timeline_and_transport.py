@@ -7,7 +7,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-from PySide6.QtCore import QPoint, QThread, Qt
+from PySide6.QtCore import QPoint, Qt, QThread
 
 from emodesk.core.events import Event
 from emodesk.core.results import FaceResult, FrameResult
@@ -28,7 +28,7 @@ def result(index: int, emotions: dict[int, str], fps: float = 30.0) -> FrameResu
     return FrameResult(index, index / fps, faces)
 
 
-def test_timeline_colours_each_stretch_by_its_dominant_emotion_and_seeks_on_click(qtbot) -> None:  # noqa: ANN001
+def test_timeline_colours_each_stretch_by_its_dominant_emotion_and_seeks_on_click(qtbot) -> None:
     timeline = SessionTimeline()
     qtbot.addWidget(timeline)
     timeline.resize(BINS + 8, 40)
@@ -48,7 +48,7 @@ def test_timeline_colours_each_stretch_by_its_dominant_emotion_and_seeks_on_clic
     timeline.grab()  # paints markers, playhead and bins without error
 
 
-def test_a_live_timeline_grows_with_the_session_and_keeps_its_bins(qtbot) -> None:  # noqa: ANN001
+def test_a_live_timeline_grows_with_the_session_and_keeps_its_bins(qtbot) -> None:
     timeline = SessionTimeline()
     qtbot.addWidget(timeline)
     timeline.reset(LABELS, None, 30.0)
@@ -59,7 +59,7 @@ def test_a_live_timeline_grows_with_the_session_and_keeps_its_bins(qtbot) -> Non
     assert timeline._all.shape == (BINS, len(LABELS))  # memory does not grow with the session
 
 
-def test_transport_analysis_mode_and_progress(qtbot) -> None:  # noqa: ANN001
+def test_transport_analysis_mode_and_progress(qtbot) -> None:
     bar = TransportBar()
     qtbot.addWidget(bar)
     bar.set_source(30.0, 300, seekable=True)
@@ -79,7 +79,7 @@ def test_transport_analysis_mode_and_progress(qtbot) -> None:  # noqa: ANN001
     assert speed.args == [4.0]
 
 
-def test_status_bar_counts_the_current_run_only_and_shows_no_latency_when_not_running(qtbot) -> None:  # noqa: ANN001
+def test_status_bar_counts_the_current_run_only_and_shows_no_latency_when_not_running(qtbot) -> None:
     status = AnalysisStatusBar()
     qtbot.addWidget(status)
     status.start_run(live=True)
@@ -119,12 +119,12 @@ def test_a_name_without_the_types_suffix_gets_it() -> None:
     assert with_suffix(Path("graph"), "png") == Path("graph.png")
 
 
-def test_player_decodes_the_frame_asked_for_forwards_backwards_and_far(qtbot) -> None:  # noqa: ANN001
+def test_player_decodes_the_frame_asked_for_forwards_backwards_and_far(qtbot) -> None:
     clip = VIDEOS / "liveportrait_d19.mp4"
     cap = cv2.VideoCapture(str(clip))
     reference = []
     for _ in range(120):
-        ok, image = cap.read()
+        _ok, image = cap.read()
         reference.append(image)
     cap.release()
     thread = QThread()
