@@ -642,3 +642,20 @@ def test_a_saved_photo_session_reopens_with_its_faces(qtbot, make_window, tmp_pa
     again._update_panels()
     assert again.summary.counts == window.summary.counts and len(again.faces.track_ids()) > 1
     assert "results are shown in the panels" in again.video._message
+
+
+def test_an_event_marked_during_a_live_session_is_in_its_session(qtbot, make_window, tmp_path: Path) -> None:  # noqa: ANN001
+    window = make_window()
+    window.open_camera(str(PORTRAIT), virtual=True)
+    wait_analysed(qtbot, window, 5)
+    qtbot.waitUntil(lambda: window._shown is not None, timeout=10000)
+    event = window.mark_event(3)
+    assert event is not None and event.frame == window._shown.index
+    qtbot.waitUntil(lambda: len(window.run.snapshot().events) == 1, timeout=10000)  # journaled by the run
+    window.stop_analysis()
+    wait_done(qtbot, window)
+    data = read_session_json(export(qtbot, window, tmp_path / "live.session.json", "json"))
+    assert [(e["label"], e["frame"], e["source"]) for e in data["events"]] == [("Event 3", event.frame, "key")]
+    assert data["status"] == "stopped" and data["analysis"]["mode"] == "latest_frame"
+    counts = data["counts"]
+    assert counts["processed"] + counts["dropped"] == counts["delivered"]
