@@ -11,6 +11,10 @@ capped at 2**17: the whole window up to 120 fps of media time; faster sources or
 shorter stretch), and a track not seen for longer than the window is dropped - it could not be displayed
 any more anyway. So 8 faces for hours hold 9 rings (8 faces + the mean), about 2.7 MB at a 30 s window.
 
+Following playback: while a file is analysed the view ends at the newest analysed frame; afterwards (and
+when reviewing a saved session) the window gives the stored results around the frame on screen to
+``load`` and centres the view on a cursor at that frame (``set_cursor``), never past the data's ends.
+
 Seeking: when a result's time is earlier than the newest one seen (the user scrubbed back, or a file was
 restarted), every sample at or after the new time is discarded and a gap is put in each line, so the
 graph continues from the seek point with the history before it intact and never draws a line backwards
