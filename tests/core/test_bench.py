@@ -14,20 +14,12 @@ from tests.conftest import TEST_IMAGES, VIDEOS
 CLIP = VIDEOS / "liveportrait_d19.mp4"
 
 
+def _bench(*options: str) -> int:
+    return main(["bench", str(CLIP), "--device", "cpu", *options])
+
+
 def test_bench_prints_each_figure(capsys: pytest.CaptureFixture) -> None:
-    rc = main(
-        [
-            "bench",
-            str(CLIP),
-            "--device",
-            "cpu",
-            "--frames",
-            "8",
-            "--live",
-            "--live-seconds",
-            "1",
-        ]
-    )
+    rc = _bench("--frames", "8", "--live", "--live-seconds", "1")
     out = capsys.readouterr().out
     assert rc == 0
     for label in (
@@ -53,20 +45,7 @@ def test_bench_json_relations_and_a_missing_fer(
     no_fer = tmp_path / "python-without-fer"
     no_fer.write_text(f'#!/bin/sh\nexec {sys.executable} -I -S "$@"\n')
     no_fer.chmod(0o755)
-    rc = main(
-        [
-            "bench",
-            str(CLIP),
-            "--device",
-            "cpu",
-            "--frames",
-            "6",
-            "--json",
-            "--vs-fer",
-            "--fer-python",
-            str(no_fer),
-        ]
-    )
+    rc = _bench("--frames", "6", "--json", "--vs-fer", "--fer-python", str(no_fer))
     [fig] = json.loads(capsys.readouterr().out)
     assert rc == 0 and fig["frames"] == 6 and fig["width"] == 480
     assert (
