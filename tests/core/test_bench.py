@@ -30,6 +30,7 @@ def test_bench_prints_each_figure(capsys: pytest.CaptureFixture) -> None:
         "x decode-only",
         "pipeline sequential",
         "time per stage",
+        "slowest thread",
         "peak RSS",
         "live 640x480",
         "p95",
@@ -53,6 +54,7 @@ def test_bench_json_relations_and_a_missing_fer(
     )
     assert fig["decode_ratio"] == pytest.approx(fig["pipeline_fps"] / fig["decode_fps"])
     assert sum(fig["stage_share"].values()) == pytest.approx(1.0)
+    assert 0 < fig["slowest_stage_ms"] <= sum(fig["stage_ms"].values())
     assert (
         fig["faces_per_frame"] == pytest.approx(1.0) and fig["classify_ms_per_face"] > 0
     )
