@@ -90,6 +90,7 @@ class EventMarkers(QObject):
         self._events: list[Event] = []
         self._last_of_key: dict[int, Event] = {}
         self.edited = False  # something other than new marks happened: saved sessions take this list
+        self.version = 0  # bumped on every change; the window compares it with the last exported one
 
     @property
     def events(self) -> tuple[Event, ...]:
@@ -99,6 +100,7 @@ class EventMarkers(QObject):
         self._events = list(events)
         self._last_of_key.clear()
         self.edited = False
+        self.version = 0
         self.changed.emit(self.events)
 
     def mark(self, key: int, time_s: float, frame: int | None) -> tuple[Event, Event | None]:
@@ -116,22 +118,26 @@ class EventMarkers(QObject):
             self._events[self._events.index(previous)] = closed
             self._last_of_key.pop(key)
             self.edited = True
-            self.changed.emit(self.events)
+            self._changed()
             return closed, previous
         event = Event(time_s=max(0.0, time_s), label=label, frame=frame, source="key")
         self._events.append(event)
         self._last_of_key[key] = event
-        self.changed.emit(self.events)
+        self._changed()
         return event, None
 
     def rename(self, event: Event, label: str) -> None:
         if event in self._events and label.strip():
             self._events[self._events.index(event)] = dataclasses.replace(event, label=label.strip())
             self.edited = True
-            self.changed.emit(self.events)
+            self._changed()
 
     def delete(self, event: Event) -> None:
         if event in self._events:
             self._events.remove(event)
             self.edited = True
-            self.changed.emit(self.events)
+            self._changed()
+
+    def _changed(self) -> None:
+        self.version += 1
+        self.changed.emit(self.events)

@@ -120,6 +120,7 @@ class MainWindow(QMainWindow):
         self._camera_size: tuple[int, int] | None = None
         self._virtual_camera = False
         self._exported_version: int | None = None
+        self._exported_markers = 0  # markers.version when the session was last exported as JSON
         self._shown: ShownFrame | None = None
         self._shown_dirty = False
         self._tick = 0
@@ -311,6 +312,7 @@ class MainWindow(QMainWindow):
         self.frontier = None
         self.selected = None
         self._exported_version = None
+        self._exported_markers = 0
         self._shown = None
         self._forget_graph_window()
         self.graph.set_cursor(None)
@@ -364,18 +366,31 @@ class MainWindow(QMainWindow):
 
     @property
     def has_unsaved(self) -> bool:
-        """A live session with frames that were not exported since they were analysed."""
+        """A live session not exported since its last frame, or event markers not exported since they
+        were made (a file can be analysed again; neither live video nor a researcher's marks can)."""
+        return self._unsaved_live or self._unsaved_events
+
+    @property
+    def _unsaved_live(self) -> bool:
         run = self.runs.run
-        if run is None or not self.live_source or not run.frames:
+        if run is None or not self.live_source or not run.frames or self.review is not None:
             return False
         return self._exported_version != run.snapshot().version
+
+    @property
+    def _unsaved_events(self) -> bool:
+        return self.markers.version != self._exported_markers
 
     def ask_unsaved(self) -> str:
         """'export', 'discard' or 'cancel' (a method so tests can answer it)."""
         box = QMessageBox(self)
         box.setIcon(QMessageBox.Icon.Warning)
-        box.setText("This live session has not been exported.")
-        box.setInformativeText("Export it before it is closed? Live video cannot be analysed again.")
+        if self._unsaved_live:
+            box.setText("This live session has not been exported.")
+            box.setInformativeText("Export it before it is closed? Live video cannot be analysed again.")
+        else:
+            box.setText("The event markers of this session have not been exported.")
+            box.setInformativeText("Export the session with them before it is closed?")
         box.setStandardButtons(
             QMessageBox.StandardButton.Save | QMessageBox.StandardButton.Discard | QMessageBox.StandardButton.Cancel
         )
@@ -708,8 +723,10 @@ class MainWindow(QMainWindow):
                 self.show_error(str(exc))
                 return None
         source = self.review.video if self.review is not None else None
-        if kind == "json" and isinstance(session, SessionRun) and self.live_source:
-            self._exported_version = session.snapshot().version
+        if kind == "json":
+            self._exported_markers = self.markers.version
+            if isinstance(session, SessionRun) and self.live_source:
+                self._exported_version = session.snapshot().version
         return self.exports.start(session, kind, Path(path), png=png, source=source, events=self._edited_events())
 
     def _edited_events(self):
@@ -750,7 +767,9 @@ class MainWindow(QMainWindow):
         if job.cancelled:
             self.status.showMessage("Export cancelled", 5000)
         elif job.error:
-            self._exported_version = None if "JSON" in job.name else self._exported_version
+            if "JSON" in job.name:  # the session was not written: still unsaved
+                self._exported_version = None
+                self._exported_markers = -1
             self.show_error(job.error)
         else:
             self.status.showMessage(f"Exported {job.result}", 8000)

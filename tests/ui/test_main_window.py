@@ -659,3 +659,22 @@ def test_an_event_marked_during_a_live_session_is_in_its_session(qtbot, make_win
     assert data["status"] == "stopped" and data["analysis"]["mode"] == "latest_frame"
     counts = data["counts"]
     assert counts["processed"] + counts["dropped"] == counts["delivered"]
+
+
+def test_unexported_event_markers_are_not_dropped_without_asking(qtbot, make_window, tmp_path: Path) -> None:  # noqa: ANN001
+    window = make_window()
+    window.open_path(PORTRAIT)
+    wait_done(qtbot, window)
+    assert not window.has_unsaved  # a file without marks can be analysed again: no question
+    window.pause()
+    window.seek(40)
+    wait_shown(qtbot, window, 40)
+    window.mark_event(1)
+    asked = []
+    window.ask_unsaved = lambda: asked.append(1) or "cancel"  # type: ignore[method-assign]
+    window.open_path(TEST_IMAGES / "single_smile.jpg")
+    assert asked == [1] and window.source_info.path == str(PORTRAIT)  # cancelled: the session stays
+    export(qtbot, window, tmp_path / "marked.session.json", "json")
+    assert not window.has_unsaved
+    window.open_path(TEST_IMAGES / "single_smile.jpg")
+    assert asked == [1]  # exported: no question
