@@ -9,7 +9,6 @@ from emodesk.core.annotate import annotate, face_thumbnail
 from emodesk.core.palette import emotion_bgr
 from emodesk.core.pipeline import Pipeline
 from emodesk.core.results import FaceResult, FrameResult
-from emodesk.core.settings import Settings
 from emodesk.core.sources import read_image
 from tests.conftest import TEST_IMAGES
 
@@ -210,10 +209,9 @@ def test_face_thumbnail_is_square_centred_and_padded() -> None:
 
 
 @pytest.fixture(scope="module")
-def group_photo() -> tuple[np.ndarray, FrameResult]:
+def group_photo(cpu_pipeline: Pipeline) -> tuple[np.ndarray, FrameResult]:
     image = read_image(TEST_IMAGES / "group6_test_image.jpg")
-    with Pipeline(Settings(device="cpu")) as pipeline:
-        return image, pipeline.analyze_image(image)
+    return image, cpu_pipeline.analyze_image(image)
 
 
 def test_real_group_photo_boxes_wear_their_emotion_colour(group_photo: tuple[np.ndarray, FrameResult]) -> None:

@@ -33,8 +33,8 @@ def _content(result: FrameResult) -> dict:
 
 
 @pytest.fixture(scope="module")
-def pipeline() -> Pipeline:
-    return Pipeline(Settings(device="cpu"))
+def pipeline(cpu_pipeline: Pipeline) -> Pipeline:
+    return cpu_pipeline  # loaded once per test run (tests/conftest.py)
 
 
 def test_public_api_is_the_engine(pipeline: Pipeline) -> None:
@@ -44,8 +44,8 @@ def test_public_api_is_the_engine(pipeline: Pipeline) -> None:
     assert all(len(m.sha256) == 64 for m in pipeline.models)
 
 
-def test_results_are_frozen_and_complete(pipeline: Pipeline) -> None:
-    results = list(pipeline.run(open_source(CLIP), stop=None))
+def test_results_are_frozen_and_complete(pipeline: Pipeline, analysed_clip) -> None:  # noqa: ANN001
+    results = analysed_clip.results  # pipeline.run(VideoFileSource(CLIP)), shared by the tests that only read it
     assert [r.index for r in results] == list(range(250))
     r = results[10]
     with pytest.raises(AttributeError):
@@ -59,16 +59,16 @@ def test_results_are_frozen_and_complete(pipeline: Pipeline) -> None:
     assert t.total_ms >= t.detect_ms + t.classify_ms > 0
 
 
-def test_smoothing_damps_changes_but_keeps_raw(pipeline: Pipeline) -> None:
-    results = list(pipeline.run(CLIP))
+def test_smoothing_damps_changes_but_keeps_raw(analysed_clip) -> None:  # noqa: ANN001
+    results = analysed_clip.results
     raw = np.array([r.faces[0].probs["happiness"] for r in results if r.faces])
     smooth = np.array([r.faces[0].smoothed["happiness"] for r in results if r.faces])
     assert np.abs(np.diff(smooth)).mean() < np.abs(np.diff(raw)).mean()
     assert not np.allclose(raw, smooth)
 
 
-def test_detect_every_n_tracks_between_detections() -> None:
-    pipe = Pipeline(Settings(device="cpu", detect_every=4))
+def test_detect_every_n_tracks_between_detections(pipeline: Pipeline) -> None:
+    pipe = Pipeline(Settings(device="cpu", detect_every=4), detector=pipeline.detector, classifier=pipeline.classifier)
     results = list(pipe.run(CLIP))
     assert [r.detected for r in results[:8]] == [True, False, False, False] * 2
     assert {f.track_id for r in results for f in r.faces} == {1}
@@ -116,9 +116,8 @@ def test_live_mode_drops_frames_instead_of_lagging(pipeline: Pipeline) -> None:
     assert np.mean(latencies[-10:]) < 2 * np.mean(latencies[5:15]) + 0.05
 
 
-def test_file_mode_never_drops(pipeline: Pipeline) -> None:
-    counts = SourceCounts()
-    results = list(pipeline.run(VideoFileSource(CLIP), live=False, counts=counts))
+def test_file_mode_never_drops(analysed_clip) -> None:  # noqa: ANN001
+    counts, results = analysed_clip.counts, analysed_clip.results  # run with live=False and counts
     assert len(results) == 250 and sum(r.dropped for r in results) == 0
     assert (counts.delivered, counts.processed, counts.dropped, counts.skipped) == (250, 250, 0, 0)
 

@@ -21,8 +21,8 @@ CLIP = VIDEOS / "liveportrait_d19.mp4"
 
 
 @pytest.fixture(scope="module")
-def pipeline() -> Pipeline:
-    return Pipeline(Settings(device="cpu"))
+def pipeline(cpu_pipeline: Pipeline) -> Pipeline:
+    return cpu_pipeline  # loaded once per test run (tests/conftest.py)
 
 
 def _adaptive(pipeline: Pipeline) -> Pipeline:

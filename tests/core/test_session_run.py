@@ -36,8 +36,8 @@ def validate(path: Path) -> dict:
 
 
 @pytest.fixture(scope="module")
-def pipeline() -> Pipeline:
-    return Pipeline(Settings(device="cpu"))
+def pipeline(cpu_pipeline: Pipeline) -> Pipeline:
+    return cpu_pipeline  # loaded once per test run (tests/conftest.py)
 
 
 def with_settings(pipeline: Pipeline, **changes: object) -> Pipeline:

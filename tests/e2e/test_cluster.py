@@ -28,6 +28,8 @@ from emodesk.core.cluster import WORK_PREFIX, BatchProgress, ClusterOptions, run
 from emodesk.core.settings import Settings
 from emodesk.errors import EmodeskError
 
+pytestmark = pytest.mark.slow  # starts a local Ray cluster and analyses every shared video several times
+
 VIDEO_FILES = sorted(VIDEOS.glob("*.mp4"))
 SLOWEST = VIDEOS / "facenet-pytorch_video.mp4"  # 1080p, 6-8 faces: the longest task
 # what may differ between two runs of the same input: when and how fast it ran

@@ -20,6 +20,7 @@ sys.path.insert(0, str(REPO / "scripts"))
 import installer_support as support
 
 MANIFEST = json.loads((REPO / "models" / "manifest.json").read_text(encoding="utf-8"))
+pytestmark = pytest.mark.slow  # builds the wheel and installs it into a fresh virtual environment
 
 
 @pytest.fixture(scope="module")

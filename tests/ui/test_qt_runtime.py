@@ -5,6 +5,8 @@ from __future__ import annotations
 import subprocess
 import sys
 
+import pytest
+
 SCRIPT = """
 import numpy as np
 import pyqtgraph as pg
@@ -21,6 +23,7 @@ print("done")
 """
 
 
+@pytest.mark.slow  # 3000 repaints in a child process
 def test_many_graph_repaints_then_a_clean_exit() -> None:
     # PySide6 6.12.0 on Python < 3.12 aborted here at exit ("bool_dealloc: deallocating True or False")
     run = subprocess.run([sys.executable, "-c", SCRIPT], capture_output=True, text=True, timeout=300)
