@@ -64,6 +64,34 @@ class Event:
         )
 
 
+EventKey = tuple[float, str]
+
+
+def event_key(event: Event) -> EventKey:
+    """An event's identity when it is renamed or deleted: its onset (to the microsecond, as stored) and label.
+
+    Not a new id field: the session's ``events[]`` stay as they are (a key, a CSV or the API make the same
+    records), and (time, label) is what a person sees on the timeline and what ``events[]`` are sorted by.
+    Two marks with the same onset and label are indistinguishable to the user; an edit applies to the
+    first of them, the same one live and in a journal replay.
+    """
+    return (round(event.time_s, 6), event.label)
+
+
+def edit_events(events: list[Event], key: EventKey, new: Event | None) -> bool:
+    """Replace the first event of ``events`` whose :func:`event_key` is ``key`` by ``new`` (None: remove
+    it), in place. The one rule for edits: a live run (``SessionRun.replace_event``) and a journal replay
+    (``write_session_from_journal``, recovery) both apply it. False when no event has that key."""
+    for i, event in enumerate(events):
+        if event_key(event) == key:
+            if new is None:
+                del events[i]
+            else:
+                events[i] = new
+            return True
+    return False
+
+
 def read_events_csv(path: str | Path) -> list[Event]:
     """Events from a CSV file: ``time_s,label[,duration_s]`` per line, e.g. a PsychoPy stimulus log.
 

@@ -14,6 +14,11 @@ code)::
     status = run.run()               # blocks: drive the pipeline on THIS (worker) thread -> RunStatus
     run.stop()                       # any thread: ends the run between two frames (status stopped)
     run.add_event(Event(...))        # any thread, during or after the run: journal + session events[]
+    run.rename_event(event, "label") # any thread: journaled edits, replayed by the session writer and by
+    run.remove_event(event)          #   recovery with the same rule (core.events.edit_events); an event is
+    run.replace_event(old, new)      #   identified by (time_s, label): core.events.event_key
+    run.set_baseline(interval|None)  # any thread: journaled; the session gets ``baseline`` (and calibrated
+                                     #   valence_mean) exactly as ``emodesk analyze --baseline`` records it
     snap = run.snapshot()            # any thread: frozen RunSnapshot (status, counts, faces, last index, ...)
     run.record_at(index)             # FrameResult as stored for an analysed index, else None (from the
                                      #   journal via an offset index: memory stays bounded)
@@ -48,6 +53,7 @@ Rules it implements once:
 from __future__ import annotations
 
 import bisect
+import dataclasses
 import logging
 import threading
 import time
@@ -58,7 +64,8 @@ from enum import Enum
 from pathlib import Path
 from typing import Any, Protocol
 
-from emodesk.core.events import Event
+from emodesk.core.baseline import BaselineInterval
+from emodesk.core.events import Event, edit_events, event_key
 from emodesk.core.pipeline import STILL_KINDS
 from emodesk.core.reader import SourceCounts
 from emodesk.core.results import FrameResult, FrozenMap
@@ -152,6 +159,7 @@ class FaceSnapshot:
     mean_confidence: FrozenMap  # label -> mean confidence over the frames it was the top emotion
     emotion: str | None = None  # a running session: the emotion in the latest frame it was seen in
     confidence: float = 0.0
+    valence_mean: float | None = None  # FaceStats' (None: no valence, or a file written before it was kept)
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any], *, emotion: str | None = None, confidence: float = 0.0) -> FaceSnapshot:
@@ -169,6 +177,7 @@ class FaceSnapshot:
             mean_confidence=FrozenMap(data.get("mean_confidence", {})),
             emotion=emotion,
             confidence=confidence,
+            valence_mean=None if data.get("valence_mean") is None else float(data["valence_mean"]),
         )
 
 
@@ -189,6 +198,7 @@ class RunSnapshot:
     error: str | None
     duplicates: int
     version: int  # bumped on every change: a panel can skip a redraw when it is unchanged
+    baseline: BaselineInterval | None = None
 
 
 class SessionRun:
@@ -237,6 +247,7 @@ class SessionRun:
         self._indices = array("q")  # analysed frame indices, ascending ...
         self._offsets = array("q")  # ... and the byte offset of each one's journal line
         self._events: list[Event] = []
+        self._baseline: BaselineInterval | None = None
         self._warnings: list[str] = []
         self._status = RunStatus.RUNNING
         self._error: str | None = None
@@ -475,10 +486,55 @@ class SessionRun:
 
     def add_event(self, event: Event) -> None:
         """Mark an event (thread-safe, during or after the run): journaled now, in the session's events[]."""
-        self._journal.write({"type": "event", **event.to_json()})
-        with self._lock:
+        with self._lock:  # journal order == list order, so a replay ends with the same list
+            self._journal.write({"type": "event", **event.to_json()})
             self._events.append(event)
             self._version += 1
+        self._flush_outside_run()
+
+    def replace_event(self, old: Event, new: Event | None) -> bool:
+        """Replace event ``old`` by ``new`` (None: delete it), journaled (an ``event_edit`` record that the
+        session writer and recovery replay with the same rule, :func:`emodesk.core.events.edit_events`).
+
+        ``old`` is found by its (time_s, label) (:func:`emodesk.core.events.event_key`); False when no
+        event of the run has them (nothing is journaled then)."""
+        key = event_key(old)
+        with self._lock:
+            if not edit_events(self._events, key, new):
+                return False
+            self._journal.write(
+                {"type": "event_edit", "time_s": key[0], "label": key[1], "event": None if new is None else new.to_json()}
+            )
+            self._version += 1
+        self._flush_outside_run()
+        return True
+
+    def rename_event(self, event: Event, label: str) -> bool:
+        return self.replace_event(event, dataclasses.replace(event, label=label))
+
+    def remove_event(self, event: Event) -> bool:
+        return self.replace_event(event, None)
+
+    @property
+    def events(self) -> tuple[Event, ...]:
+        with self._lock:
+            return tuple(self._events)
+
+    def set_baseline(self, interval: BaselineInterval | None) -> None:
+        """Set (None: clear) the session's baseline interval, journaled; the session file records it as
+        ``emodesk analyze --baseline`` does (interval, each face's resting probabilities, valence_mean)."""
+        with self._lock:
+            record = interval.to_json() if interval is not None else {"start_s": None, "end_s": None}
+            self._journal.write({"type": "baseline", **record})
+            self._baseline = interval
+            self._version += 1
+        self._flush_outside_run()
+
+    @property
+    def baseline(self) -> BaselineInterval | None:
+        return self._baseline
+
+    def _flush_outside_run(self) -> None:
         if self._ended is not None or self._started is None:
             self._journal.flush()  # no timer runs outside run(): make it durable now
 
@@ -523,6 +579,7 @@ class SessionRun:
                 error=self._error,
                 duplicates=self._duplicates,
                 version=self._version,
+                baseline=self._baseline,
             )
 
     # ------------------------------------------------------------------------------------ session file

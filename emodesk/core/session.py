@@ -1,7 +1,8 @@
 """Session files: the crash-safe journal written while a run goes, the session JSON built from it.
 
 While a source is analysed every frame record is appended to ``<name>.journal.jsonl`` (JSON Lines:
-a header, then ``frame``, ``event`` and ``counts`` records, and an ``end`` record after a clean finish),
+a header, then ``frame``, ``event``, ``event_edit``, ``baseline`` and ``counts`` records, and an ``end``
+record after a clean finish),
 and a timer flushes and fsyncs it at least once a second (see :mod:`emodesk.core.run`), so a crash loses
 at most the last second. The final ``<name>.session.json`` is built by streaming that journal, which
 keeps memory flat for long videos and makes recovery after a crash the same code path as a normal finish.
@@ -27,6 +28,9 @@ from typing import Any, BinaryIO
 
 from emodesk import __version__
 from emodesk.atomic import atomic_text_file, json_dumps
+from emodesk.core.baseline import BaselineInterval
+from emodesk.core.events import Event, edit_events
+from emodesk.core.valence import valence
 from emodesk.errors import OutputError
 
 log = logging.getLogger(__name__)
@@ -101,6 +105,9 @@ class FaceStats:
 
     Fed from frame records (``FrameResult.to_json()`` or journal lines), so a recovered session's
     faces[] equal a finished one's. Ties for the most common emotion go to the label that got there first.
+    ``valence_mean`` is the mean of :func:`emodesk.core.valence.valence` of the face's smoothed
+    probabilities, in every session; a session with a baseline replaces it, for the faces seen in the
+    baseline, by the mean from calibrated probabilities (``record_in_session``, the one writer of baselines).
     """
 
     track_id: int
@@ -115,6 +122,8 @@ class FaceStats:
     dominant: Counter[str] = field(default_factory=Counter)
     prob_sums: dict[str, float] = field(default_factory=dict)
     confidence_sums: dict[str, float] = field(default_factory=dict)
+    valence_sum: float = 0.0
+    valence_frames: int = 0  # frames with a valence (a model without happiness or negatives has none)
 
     def add(self, index: int, time_s: float, face: Mapping[str, Any]) -> None:
         if self.frames_seen:
@@ -125,6 +134,11 @@ class FaceStats:
         self.frames_seen += 1
         for label, p in face["probs"].items():
             self.prob_sums[label] = self.prob_sums.get(label, 0.0) + p
+        smoothed = face.get("smoothed")
+        v = valence(smoothed) if smoothed else None
+        if v is not None:
+            self.valence_sum += v
+            self.valence_frames += 1
         emotion = face.get("emotion")
         self.emotion, self.confidence = emotion, face.get("confidence", 0.0)
         if emotion:
@@ -154,6 +168,7 @@ class FaceStats:
                 for label in labels
                 if self.dominant.get(label)
             },
+            "valence_mean": round(self.valence_sum / self.valence_frames, 5) if self.valence_frames else None,
         }
 
 
@@ -394,7 +409,8 @@ def write_session_from_journal(
     end: dict[str, Any] | None = None
     checkpoint: dict[str, Any] | None = None
     summary: SessionSummary | None = None
-    events: list[dict[str, Any]] = []
+    events: list[Event] = []
+    baseline: BaselineInterval | None = None
     seen: set[int] = set()
     try:
         for record in read_journal(journal_path, upto):
@@ -406,7 +422,13 @@ def write_session_from_journal(
                 seen.add(record["index"])  # the duplicate-frame rule: the first record of an index wins
                 summary.add(record)
             elif kind == "event":
-                events.append({k: v for k, v in record.items() if k != "type"})
+                events.append(Event.from_json(record))
+            elif kind == "event_edit":  # a rename or deletion: the same rule as SessionRun.replace_event
+                new = record.get("event")
+                edit_events(events, (record["time_s"], record["label"]), None if new is None else Event.from_json(new))
+            elif kind == "baseline":  # the last one wins; null start/end: cleared
+                start, end_s = record.get("start_s"), record.get("end_s")
+                baseline = None if start is None or end_s is None else BaselineInterval(float(start), float(end_s))
             elif kind == "counts":
                 checkpoint = record
             elif kind == "end":
@@ -444,7 +466,7 @@ def write_session_from_journal(
             "counts": {k: int(counts[k]) for k in ("delivered", "processed", "dropped", "skipped")},
             "timings": summary.timings_json(),
             "wall_time_s": wall_time_s if wall_time_s is not None else end.get("wall_time_s"),
-            "events": sorted(events, key=lambda e: (e["time_s"], e["label"])),
+            "events": [e.to_json() for e in sorted(events, key=lambda e: (e.time_s, e.label))],
             "faces": summary.faces_json(),
         }
     )
@@ -468,6 +490,15 @@ def write_session_from_journal(
             out.write(("\n  " if first else ",\n  ") + json_dumps(record, compact=True))
             first = False
         out.write("\n ]\n}\n")
+    if baseline is not None:
+        # a baseline marked during the run (the window's B key): recorded exactly as ``emodesk analyze
+        # --baseline`` records it, by the one writer of baselines (imported here: exports need numpy)
+        from emodesk.core.export import SessionView, record_in_session
+
+        view = SessionView(session_path, baseline=baseline)
+        record_in_session(session_path, view)
+        recorded = view.recorded()
+        document["baseline"], document["faces"] = recorded["baseline"], recorded["faces"]
     return document
 
 

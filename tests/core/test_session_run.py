@@ -192,3 +192,86 @@ def test_kill_9_while_the_source_is_stalled_loses_nothing_analysed(tmp_path: Pat
     data = validate(tmp_path / "out" / "stalled.session.json")
     assert data["status"] == "recovered" and [f["index"] for f in data["frames"]] == list(range(n))
     assert not journal.exists()  # recover removes the journal once its session is written and read back
+
+
+# ------------------------------------------------------------------ events edited, baseline, valence_mean
+
+
+@pytest.fixture(scope="module")
+def edited(pipeline: Pipeline, tmp_path_factory: pytest.TempPathFactory) -> dict:
+    """30 frames with three marks, one renamed, one deleted, one closed into an interval and a baseline set
+    through the run; the finished session and the session rebuilt from the journal as after a crash."""
+    from emodesk.core.baseline import BaselineInterval
+    from emodesk.core.events import Event
+
+    out = tmp_path_factory.mktemp("edited")
+    run = SessionRun(pipeline, CLIP, out / "e.journal.jsonl", max_frames=30)
+    run.run()
+    a, b, c = (Event(t, f"Event {n}", frame=i, source="key") for n, (t, i) in enumerate(((0.2, 5), (0.4, 10), (0.6, 15)), 1))
+    for event in (a, b, c):
+        run.add_event(event)
+    assert run.rename_event(b, "question")
+    assert run.remove_event(a)
+    assert run.replace_event(c, dataclasses.replace(c, duration_s=0.2))
+    assert not run.remove_event(a)  # gone already: nothing journaled
+    run.set_baseline(BaselineInterval(0.0, 0.5))
+    snap = run.snapshot()
+    # a crash: the journal as it is now, without the end record a clean finish leaves
+    crashed = out / "crashed.journal.jsonl"
+    crashed.write_text("".join(line for line in run.journal_path.read_text().splitlines(True) if '"type":"end"' not in line))
+    from emodesk.core.session import write_session_from_journal
+
+    write_session_from_journal(crashed, out / "crashed.session.json")
+    path = run.finish(out / "e.session.json")
+    return {"snapshot": snap, "data": validate(path), "recovered": validate(out / "crashed.session.json"), "path": path}
+
+
+def test_renamed_and_deleted_events_are_journaled_and_recovered(edited: dict) -> None:
+    expected = [
+        {"time_s": 0.4, "frame": 10, "label": "question", "duration_s": None, "source": "key"},
+        {"time_s": 0.6, "frame": 15, "label": "Event 3", "duration_s": 0.2, "source": "key"},
+    ]
+    assert edited["data"]["events"] == expected
+    assert edited["recovered"]["events"] == expected  # replayed with the same rule as the live edits
+    assert edited["recovered"]["status"] == "recovered"
+    assert [e.to_json() for e in edited["snapshot"].events] == expected
+
+
+def test_a_baseline_set_on_the_run_is_recorded_as_analyze_baseline_records_it(edited: dict, tmp_path: Path) -> None:
+    """The window's path (SessionRun.set_baseline) and `emodesk analyze --baseline 0:0.5` (record_in_session
+    on the plain session) write the same baseline and faces[]; a crash recovery keeps it too."""
+    from emodesk.core.baseline import BaselineInterval
+    from emodesk.core.export import SessionView, record_in_session
+
+    data = edited["data"]
+    assert data["baseline"]["start_s"] == 0.0 and data["baseline"]["end_s"] == 0.5
+    assert [f["id"] for f in data["baseline"]["faces"]] == [1] and data["baseline"]["faces"][0]["frames"] >= 10
+    assert edited["snapshot"].baseline == BaselineInterval(0.0, 0.5)
+    assert edited["recovered"]["baseline"] == data["baseline"] and edited["recovered"]["faces"] == data["faces"]
+    plain = dict(data)
+    plain.pop("baseline")
+    cli = tmp_path / "cli.session.json"
+    cli.write_text(json.dumps(plain))
+    record_in_session(cli, SessionView(cli, baseline=BaselineInterval(0.0, 0.5)))
+    recorded = validate(cli)
+    assert recorded["baseline"] == data["baseline"] and recorded["faces"] == data["faces"]
+    assert recorded["frames"] == data["frames"]
+
+
+def test_every_session_has_valence_mean_from_smoothed_probabilities(analysed: dict, tmp_path: Path) -> None:
+    """One rule: FaceStats gives valence_mean to every session; an export without a baseline keeps it, so a
+    session rewritten by record_in_session (the window's edits, --events) equals the run's faces[]."""
+    import numpy as np
+
+    from emodesk.core.export import SessionView, record_in_session
+    from emodesk.core.valence import valence
+
+    data = analysed["data"]
+    face = data["faces"][0]
+    values = [valence(f["smoothed"]) for r in data["frames"] for f in r["faces"]]
+    assert face["valence_mean"] == pytest.approx(float(np.mean(values)), abs=1e-5)
+    assert analysed["snapshot"].faces[0].valence_mean == face["valence_mean"]
+    copy = tmp_path / "copy.session.json"
+    copy.write_text(json.dumps(data))
+    record_in_session(copy, SessionView(copy))
+    assert validate(copy)["faces"] == data["faces"]

@@ -63,7 +63,8 @@ class FaceSummary:
     """Per-face figures for the report, the plots and the session's ``faces[]``.
 
     Counts and means of raw probabilities and confidences are the session's own per-face statistics
-    (``faces[]``, written by the run); calibrated means and ``valence_mean`` are added at export time.
+    (``faces[]``, written by the run), and so is ``valence_mean`` (from smoothed probabilities) when no
+    baseline is involved; with a baseline, calibrated means and ``valence_mean`` are worked out here.
     """
 
     face_id: int
@@ -266,12 +267,21 @@ class SessionView:
                     mean_calibrated=(
                         {label: _nanmean(series[f"calibrated_{label}"]) for label in self.labels} if has_cal else None
                     ),
-                    valence_mean=_nanmean(series["valence"]),
+                    valence_mean=(
+                        s["valence_mean"] if self._stored_valence and "valence_mean" in s else _nanmean(series["valence"])
+                    ),
                     baseline=self.baselines.get(face_id),
                 )
             )
         out.sort(key=lambda f: (-f.frames_seen, f.face_id))
         return tuple(out)
+
+    @property
+    def _stored_valence(self) -> bool:
+        """The run's per-face ``valence_mean`` (core.session.FaceStats, from smoothed probabilities) is
+        what this view shows: no baseline now and none recorded in the file (whose valence_mean would then
+        come from calibrated probabilities of an interval no longer in force)."""
+        return self.baseline is None and not self.document.get("baseline")
 
     def summary(self, face_id: int) -> FaceSummary:
         self.series(face_id)  # the one-line error for an unknown face
