@@ -15,37 +15,17 @@ import math
 import os
 import statistics
 import threading
-from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from emodesk.core.annotate import annotate
 from emodesk.core.export.view import Progress, as_view, check_cancel
 from emodesk.core.recording import VideoRecorder
-from emodesk.core.results import FaceResult, FrameResult
+from emodesk.core.results import FrameResult
 from emodesk.core.sources import VideoFileSource
 from emodesk.errors import OutputError, SourceError
 
 log = logging.getLogger(__name__)
-
-
-def frame_result(record: Mapping[str, Any]) -> FrameResult:
-    """A session frame record as the FrameResult the annotators draw (no image, no timings)."""
-    faces = tuple(
-        FaceResult(
-            track_id=face["id"],
-            box=tuple(face["box"]),
-            score=face["score"],
-            landmarks=tuple(tuple(p) for p in face["landmarks"]) if face.get("landmarks") else None,
-            probs=dict(face.get("probs") or {}),
-            smoothed=dict(face.get("smoothed") or {}),
-            emotion=face.get("emotion"),
-            confidence=face.get("confidence") or 0.0,
-            tracked=bool(face.get("tracked", False)),
-        )
-        for face in record["faces"]
-    )
-    return FrameResult(index=record["index"], time_s=record["time_s"], faces=faces)
 
 
 def write_annotated_video(
@@ -88,7 +68,7 @@ def write_annotated_video(
         for frame in source.frames():
             record = by_index.get(frame.index)
             if record is not None:
-                last, last_index = frame_result(record), frame.index
+                last, last_index = FrameResult.from_json(record), frame.index
             image = frame.image
             if last is not None and frame.index - last_index <= hold or record is not None:
                 image = annotate(image, last)
