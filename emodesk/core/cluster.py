@@ -42,6 +42,7 @@ from typing import Any
 
 from emodesk.core.analyze import AnalysisOutcome, analyze_source, ensure_output_dir, unique_session_path
 from emodesk.core.atomic import atomic_file
+from emodesk.core.session import pid_alive
 from emodesk.core.settings import Settings
 from emodesk.errors import EmodeskError
 
@@ -225,18 +226,8 @@ def _remove_dead_workers_folders() -> None:
     run again elsewhere); a live worker's folder is left alone."""
     for folder in Path(tempfile.gettempdir()).glob(f"{WORK_PREFIX}*-*"):
         pid = folder.name[len(WORK_PREFIX) :].split("-", 1)[0]
-        if pid.isdigit() and not _alive(int(pid)):
+        if pid.isdigit() and not pid_alive(int(pid)):
             shutil.rmtree(folder, ignore_errors=True)
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except OSError:  # exists, another user's
-        return True
-    return True
 
 
 def _is_camera(target: str) -> bool:
