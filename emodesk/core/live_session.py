@@ -1,15 +1,19 @@
 """The window's crash-recovery folder: where a window run's journal lives and what is left there after a crash.
 
 The window drives each analysis through :class:`emodesk.core.run.SessionRun` with its journal in
-:func:`recovery_dir`; after a crash the next launch lists :func:`find_recoverable` journals (those whose
-process is gone) and offers to save each as a session (``write_session_from_journal``, as ``emodesk recover``).
+:func:`recovery_dir`, named by :func:`recovery_journal_path`; after a crash the next launch lists
+:func:`find_recoverable` journals (those whose process is gone) and offers to save each as a session
+(``write_session_from_journal``, as ``emodesk recover``).
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import re
+import time
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 
 from emodesk.core.session import (
@@ -25,6 +29,14 @@ def recovery_dir() -> Path:
     import platformdirs
 
     return Path(platformdirs.user_data_dir("emodesk", appauthor=False)) / "recovery"
+
+
+def recovery_journal_path(folder: Path, target: str | int) -> Path:
+    """A journal name that ``find_recoverable`` recognises: ``<source>-pid<PID>-<time>-<n>.journal.jsonl``."""
+    text = str(target)
+    stem = re.sub(r"[^\w.-]+", "_", Path(text).stem if not text.isdigit() else f"camera{text}")[:40] or "camera"
+    stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
+    return folder / f"{stem}-pid{os.getpid()}-{stamp}-{time.monotonic_ns() % 10**6}{JOURNAL_SUFFIX}"
 
 
 @dataclass(frozen=True)

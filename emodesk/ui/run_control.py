@@ -18,7 +18,7 @@ from emodesk.core.run import SessionRun
 from emodesk.core.settings import Settings
 from emodesk.core.sources import SourceInfo
 from emodesk.ui.jobs import JobContext, JobRunner
-from emodesk.ui.worker import AnalysisWorker, RunEnd, RunRequest, recovery_journal_path
+from emodesk.ui.worker import AnalysisWorker, RunEnd, RunRequest
 
 log = logging.getLogger(__name__)
 
@@ -75,7 +75,7 @@ class RunControl(QObject):
         self.run_id += 1
         self.running = True
         self.live = live
-        journal = recovery_journal_path(live_session.recovery_dir(), target)
+        journal = live_session.recovery_journal_path(live_session.recovery_dir(), target)
         self.worker.submit(
             RunRequest(
                 run_id=self.run_id,

@@ -13,12 +13,9 @@ that produced them, so the window can ignore stragglers of a run it has already 
 from __future__ import annotations
 
 import logging
-import os
-import re
 import threading
 import time
 from dataclasses import dataclass
-from datetime import datetime
 from pathlib import Path
 
 from PySide6.QtCore import QObject, Signal, Slot
@@ -28,7 +25,6 @@ from emodesk.core.pipeline import Pipeline
 from emodesk.core.recording import VideoRecorder
 from emodesk.core.results import FrameResult
 from emodesk.core.run import RunStatus, SessionRun
-from emodesk.core.session import JOURNAL_SUFFIX
 from emodesk.core.settings import Settings
 from emodesk.core.sources import SourceInfo, open_source
 from emodesk.errors import EmodeskError
@@ -74,14 +70,6 @@ class RunEnd:
     frames: int
     warnings: tuple[str, ...] = ()
     error: str | None = None
-
-
-def recovery_journal_path(folder: Path, target: str | int) -> Path:
-    """A journal name that ``find_recoverable`` recognises: ``<source>-pid<PID>-<time>-<n>.journal.jsonl``."""
-    text = str(target)
-    stem = re.sub(r"[^\w.-]+", "_", Path(text).stem if not text.isdigit() else f"camera{text}")[:40] or "camera"
-    stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
-    return folder / f"{stem}-pid{os.getpid()}-{stamp}-{time.monotonic_ns() % 10**6}{JOURNAL_SUFFIX}"
 
 
 class AnalysisWorker(QObject):
