@@ -5,9 +5,13 @@ settings). Pressing the same key again within ``close_span_s`` seconds of media 
 mark turns that mark into an interval ending at this frame (0, the default, turns this off: every press
 is a new moment). Markers can be renamed or deleted (right-click on the timeline).
 
-``EventMarkers`` is plain state on the GUI thread; the window journals each new mark through the run
-(crash-safe) and writes the edited list into every session it saves, so renames and deletions reach
-the file too.
+The participant's baseline (issue 11) is marked the same way: key B once at the start of the resting
+interval and once at its end (or right-click the timeline: "Baseline starts here" / "ends here").
+
+``EventMarkers`` is plain state on the GUI thread. While a run is open the window sends every change
+through it (``SessionRun.add_event/replace_event/set_baseline``: journaled, crash-safe, and what its
+saved sessions hold); a reviewed session file has no run, so its exports are rewritten with this list
+and baseline (``record_in_session``, as ``emodesk export --events/--baseline`` does).
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from emodesk.core.baseline import BaselineInterval
 from emodesk.core.events import Event
 
 KEYS = 9
@@ -82,6 +87,7 @@ class EventMarkers(QObject):
     """The open session's events, as the window shows and saves them."""
 
     changed = Signal(tuple)  # tuple[Event, ...] in time order
+    baselineChanged = Signal(object, object)  # BaselineInterval | None, pending start (s) | None
 
     def __init__(self, labels: Sequence[str] = DEFAULT_LABELS, close_span_s: float = 0.0, parent: QObject | None = None) -> None:
         super().__init__(parent)
@@ -91,17 +97,51 @@ class EventMarkers(QObject):
         self._last_of_key: dict[int, Event] = {}
         self.edited = False  # something other than new marks happened: saved sessions take this list
         self.version = 0  # bumped on every change; the window compares it with the last exported one
+        self.baseline: BaselineInterval | None = None
+        self.baseline_start: float | None = None  # B pressed once: the interval's start, waiting for its end
 
     @property
     def events(self) -> tuple[Event, ...]:
         return tuple(sorted(self._events, key=lambda e: e.time_s))
 
-    def reset(self, events: Iterable[Event] = ()) -> None:
+    def reset(self, events: Iterable[Event] = (), baseline: BaselineInterval | None = None) -> None:
         self._events = list(events)
         self._last_of_key.clear()
         self.edited = False
         self.version = 0
+        self.baseline, self.baseline_start = baseline, None
         self.changed.emit(self.events)
+        self.baselineChanged.emit(self.baseline, None)
+
+    # ---- baseline -----------------------------------------------------------------------------------
+
+    def mark_baseline(self, time_s: float) -> BaselineInterval | None:
+        """Key B: the first press starts the interval, the second ends it (either order in time).
+        Returns the new interval after the second press, None after the first (or a zero-length one)."""
+        if self.baseline_start is None:
+            self.begin_baseline(time_s)
+            return None
+        return self.end_baseline(time_s)
+
+    def begin_baseline(self, time_s: float) -> None:
+        self.baseline_start = max(0.0, time_s)
+        self.baselineChanged.emit(self.baseline, self.baseline_start)
+
+    def end_baseline(self, time_s: float) -> BaselineInterval | None:
+        """End the interval at ``time_s``: from the pending start, else from the current baseline's start."""
+        start = self.baseline_start if self.baseline_start is not None else (self.baseline.start_s if self.baseline else None)
+        self.baseline_start = None
+        time_s = max(0.0, time_s)
+        if start is None or start == time_s:
+            self.baselineChanged.emit(self.baseline, None)
+            return None
+        return self.set_baseline(BaselineInterval(min(start, time_s), max(start, time_s)))
+
+    def set_baseline(self, interval: BaselineInterval | None) -> BaselineInterval | None:
+        self.baseline, self.baseline_start = interval, None
+        self.version += 1
+        self.baselineChanged.emit(self.baseline, None)
+        return interval
 
     def mark(self, key: int, time_s: float, frame: int | None) -> tuple[Event, Event | None]:
         """Key ``key`` (1-9) pressed at ``time_s``: returns (the event now, the one it replaced or None)."""

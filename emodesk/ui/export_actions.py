@@ -22,6 +22,7 @@ from PySide6.QtWidgets import QFileDialog, QProgressDialog, QWidget
 
 from emodesk.core import live_session
 from emodesk.core.atomic import atomic_file
+from emodesk.core.baseline import BaselineInterval
 from emodesk.core.events import Event
 from emodesk.core.run import SessionRun
 from emodesk.core.session import read_session_json
@@ -86,38 +87,44 @@ def _temporary_session_path() -> Path:
     return Path(handle.name)
 
 
-def write_events(session_path: Path, events: Sequence[Event]) -> None:
-    """Replace the session file's events[] with ``events`` (the window's markers after renames and
-    deletions), through the EXPORTS writer that records events in a session; frames[] are untouched."""
+Markers = tuple[Sequence[Event], BaselineInterval | None]  # a reviewed session's events and baseline as edited
+
+
+def write_markers(session_path: Path, events: Sequence[Event], baseline: BaselineInterval | None = None) -> None:
+    """Replace the session file's events[] and baseline with the window's (a reviewed session after renames,
+    deletions, new marks or a new baseline), through the EXPORTS writer that records them in a session, as
+    ``emodesk export --events/--baseline`` does; frames[] are untouched."""
     from emodesk.core.export import SessionView, record_in_session
 
     document = read_session_json(session_path)
     document["events"] = [e.to_json() for e in events]
-    record_in_session(session_path, SessionView(document, session_path=session_path))
+    document.pop("baseline", None)  # the window's baseline (or none: cleared) replaces the file's
+    record_in_session(session_path, SessionView(document, baseline=baseline, session_path=session_path))
 
 
-def _session_file(session: SessionSource, events: Sequence[Event] | None) -> tuple[Path, bool]:
-    """A session JSON to export from, with ``events`` when given; True when it is a temporary file."""
-    if isinstance(session, ReviewSession) and events is None:
+def _session_file(session: SessionSource, markers: Markers | None) -> tuple[Path, bool]:
+    """A session JSON to export from, with ``markers`` when given; True when it is a temporary file."""
+    if isinstance(session, ReviewSession) and markers is None:
         return session.path, False
     path = _temporary_session_path()
     try:
-        _write_session(session, path, events)
+        _write_session(session, path, markers)
     except BaseException:
         path.unlink(missing_ok=True)
         raise
     return path, True
 
 
-def _write_session(session: SessionSource, path: Path, events: Sequence[Event] | None) -> Path:
-    """The session JSON at ``path``: the reviewed file copied, or the run saved; then ``events`` if given."""
+def _write_session(session: SessionSource, path: Path, markers: Markers | None) -> Path:
+    """The session JSON at ``path``: the reviewed file copied, or the run saved (its journal holds every
+    mark, edit and baseline of the window); then ``markers`` if given."""
     if isinstance(session, ReviewSession):
         with atomic_file(path) as out, session.path.open("rb") as src:
             shutil.copyfileobj(src, out)
     else:
         session.save(path)
-    if events is not None:
-        write_events(path, events)
+    if markers is not None:
+        write_markers(path, *markers)
     return path
 
 
@@ -128,10 +135,10 @@ def export_job(
     *,
     png: bytes | None = None,
     source: Path | None = None,
-    events: Sequence[Event] | None = None,
+    markers: Markers | None = None,
 ):
-    """Write ``kind`` to ``path`` on the jobs thread. ``events``: the window's edited markers, which
-    replace the session's events[] in what is written (None: the session's own)."""
+    """Write ``kind`` to ``path`` on the jobs thread. ``markers``: a reviewed session's (events, baseline)
+    as edited in the window, which replace the file's in what is written (None: the session's own)."""
 
     def job(context: JobContext) -> Path:
         if kind == "png":
@@ -142,10 +149,10 @@ def export_job(
                 out.write(png)
             return path
         if kind == "json":
-            return _write_session(session, path, events)
+            return _write_session(session, path, markers)
         from emodesk.core.export import export_session
 
-        session_path, temporary = _session_file(session, events)
+        session_path, temporary = _session_file(session, markers)
         try:
             written = export_session(
                 session_path,
@@ -199,10 +206,10 @@ class Exports(QObject):
         *,
         png: bytes | None = None,
         source: Path | None = None,
-        events: Sequence[Event] | None = None,
+        markers: Markers | None = None,
     ) -> Job:
         job = self.jobs.submit(
-            f"export {KINDS[kind].title}", export_job(session, kind, Path(path), png=png, source=source, events=events)
+            f"export {KINDS[kind].title}", export_job(session, kind, Path(path), png=png, source=source, markers=markers)
         )
         self._kinds[job.job_id] = kind
         if kind in LONG_KINDS:

@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -155,6 +155,8 @@ class EmotionGraph(QWidget):
         self._context = ""
         self._valence_curve: pg.PlotDataItem | None = None
         self._event_lines: list[pg.InfiniteLine] = []
+        self._baseline_region: pg.LinearRegionItem | None = None
+        self._baselines: dict[int, np.ndarray] = {}  # face -> resting probabilities per label (NaN: absent)
         self._centre_t: float | None = None
 
         self.plot_widget = pg.PlotWidget(parent=self)
@@ -310,7 +312,8 @@ class EmotionGraph(QWidget):
         for j, label in enumerate(self._labels):
             self.curves[label].setData(times, values[j])
         if self._valence_curve is not None:
-            self._valence_curve.setData(times, self._valence_of(values))
+            base = None if self._selected is None else self._baselines.get(self._selected)
+            self._valence_curve.setData(times, self._valence_of(values if base is None else self._calibrated(values, base)))
         self._update_x_range()
 
     # ---- valence and event markers ---------------------------------------------------------------
@@ -343,6 +346,51 @@ class EmotionGraph(QWidget):
     @property
     def valence_visible(self) -> bool:
         return self._valence_curve is not None
+
+    def set_baselines(self, baselines: Mapping[int, Mapping[str, float]]) -> None:
+        """Each face's resting probabilities (core.baseline.face_baselines): the valence line of a selected
+        face with a baseline is read from its calibrated probabilities, as in the exports and the session's
+        valence_mean; the mean of all faces and faces without a baseline stay on smoothed probabilities."""
+        self._baselines = {
+            int(face_id): np.array([float(probs.get(label, math.nan)) for label in self._labels])
+            for face_id, probs in baselines.items()
+        }
+        self._dirty = True
+        self.refresh()
+
+    @property
+    def calibrated_faces(self) -> tuple[int, ...]:
+        return tuple(sorted(self._baselines))
+
+    def _calibrated(self, values: np.ndarray, base: np.ndarray) -> np.ndarray:
+        """core.baseline.calibrate per column (neutral left out: valence does not read it): the part of each
+        probability above the face's resting level; without a neutral label the values stay as they are."""
+        if "neutral" not in self._label_index:
+            return values
+        total = np.nansum(values, axis=0)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            share = values / np.where(total > 0, total, np.nan)
+        return np.maximum(share - np.nan_to_num(base)[:, None], 0.0)
+
+    def valence_series(self) -> tuple[np.ndarray, np.ndarray]:
+        """(times, valence) as the valence line draws them for the shown face (tests, the PNG)."""
+        ring = self._mean if self._selected is None else self._tracks.get(self._selected)
+        if ring is None or not ring.count:
+            return np.empty(0), np.empty(0)
+        times, values = ring.since(-math.inf)
+        base = None if self._selected is None else self._baselines.get(self._selected)
+        return times, self._valence_of(values if base is None else self._calibrated(values, base))
+
+    def set_baseline(self, interval: object | None) -> None:
+        """The baseline interval (start_s, end_s) as a shaded band on the time axis (None: none)."""
+        if self._baseline_region is not None:
+            self.plot_item.removeItem(self._baseline_region)
+            self._baseline_region = None
+        if interval is not None:
+            self._baseline_region = pg.LinearRegionItem(
+                values=(interval.start_s, interval.end_s), movable=False, brush=pg.mkBrush(90, 170, 255, 50)
+            )
+            self.plot_item.addItem(self._baseline_region, ignoreBounds=True)
 
     def _valence_of(self, values: np.ndarray) -> np.ndarray:
         index = self._label_index
@@ -421,6 +469,9 @@ class EmotionGraph(QWidget):
         self._prev_t: float | None = None
         self._origin_t: float | None = None
         self._selected = None
+        self._baselines = {}
+        if getattr(self, "_baseline_region", None) is not None:
+            self.set_baseline(None)
         self._update_title()
         self._dirty = True
         self.refresh()

@@ -38,6 +38,7 @@ from PySide6.QtWidgets import (
 
 from emodesk import __version__
 from emodesk.core.annotate import annotate
+from emodesk.core.baseline import BaselineInterval, face_baselines
 from emodesk.core.cameras import list_cameras
 from emodesk.core.events import Event
 from emodesk.core.results import FrameResult
@@ -184,8 +185,11 @@ class MainWindow(QMainWindow):
         self.markers = EventMarkers(labels, span, self)
         self.markers.changed.connect(self.graph.set_events)
         self.markers.changed.connect(self.timeline.set_events)
-        self.timeline.eventRenamed.connect(self.markers.rename)
-        self.timeline.eventDeleted.connect(self.markers.delete)
+        self.timeline.eventRenamed.connect(self.rename_event)
+        self.timeline.eventDeleted.connect(self.delete_event)
+        self.markers.baselineChanged.connect(self.timeline.set_baseline)
+        self.markers.baselineChanged.connect(lambda interval, _start: self.graph.set_baseline(interval))
+        self.timeline.baselineEdge.connect(self._on_baseline_edge)
 
         self.video.faceClicked.connect(self.select_face)
         self.faces.faceSelected.connect(self.select_face)
@@ -258,6 +262,10 @@ class MainWindow(QMainWindow):
             action = self._action(events_menu, f"Mark event {n}", lambda checked=False, n=n: self.mark_event(n), str(n))
             # window-wide, so typing a digit into a field (the sample rate) still types it
             action.setShortcutContext(Qt.ShortcutContext.WindowShortcut)
+        events_menu.addSeparator()
+        baseline = self._action(events_menu, "Mark &baseline start / end", self.mark_baseline, Qt.Key.Key_B)
+        baseline.setShortcutContext(Qt.ShortcutContext.WindowShortcut)
+        self._action(events_menu, "&Clear baseline", self.clear_baseline)
         events_menu.addSeparator()
         self._action(events_menu, "Event &labels…", self.event_labels_dialog)
 
@@ -513,6 +521,8 @@ class MainWindow(QMainWindow):
             self.show_error(end.error)
             if self.source_info is None:
                 self.video.clear("Nothing to show: " + end.error)
+        if self.markers.baseline is not None:
+            self._update_face_baselines()  # the interval may have been marked before it was analysed
         for warning in end.warnings:
             if warning != end.error:
                 self.messages.show_message(warning, error=False)
@@ -538,6 +548,11 @@ class MainWindow(QMainWindow):
                 self._graph_pending = None
                 self._graph_loaded = span
                 self.graph.load(results)
+        elif job.name == "face baselines":
+            if job.error:
+                log.warning("computing the baseline of each face failed: %s", job.error)
+            elif job.result is not None and job.result[0] == self.markers.baseline:
+                self.graph.set_baselines(job.result[1])
         elif job.name == "find recoverable":
             if job.error:
                 log.warning("looking for sessions to recover failed: %s", job.error)
@@ -559,7 +574,8 @@ class MainWindow(QMainWindow):
         self.faces.set_faces(review.faces)
         self.summary.set_faces(review.faces)
         self.timeline.reset(labels, review.source.frame_count or (review.indices[-1] + 1 if review.indices else None), review.source.fps)
-        self.markers.reset(review.events)
+        self.markers.reset(review.events, review.baseline)
+        self._update_face_baselines()
         for result in review.session.frames:
             self.timeline.add_result(result)
         # the graph is filled around the frame on screen as it is shown (_graph_around)
@@ -727,14 +743,24 @@ class MainWindow(QMainWindow):
             self._exported_markers = self.markers.version
             if isinstance(session, SessionRun) and self.live_source:
                 self._exported_version = session.snapshot().version
-        return self.exports.start(session, kind, Path(path), png=png, source=source, events=self._edited_events())
+        return self.exports.start(session, kind, Path(path), png=png, source=source, markers=self._edited_markers())
 
-    def _edited_events(self):
-        """The markers to write into a saved session when they differ from what the session holds."""
-        if self.review is not None:
-            stored = sorted(self.review.events, key=lambda e: e.time_s)
-            return None if list(self.markers.events) == stored else self.markers.events
-        return self.markers.events if self.markers.edited else None
+    def _edited_markers(self) -> tuple[tuple[Event, ...], BaselineInterval | None] | None:
+        """A reviewed session's (events, baseline) when the window changed them (its exports are rewritten
+        with them); None otherwise. A run needs none: every mark, edit and baseline went through its journal."""
+        if self.review is None:
+            return None
+        stored = sorted(self.review.events, key=lambda e: e.time_s)
+        if list(self.markers.events) == stored and self.markers.baseline == self.review.baseline:
+            return None
+        return self.markers.events, self.markers.baseline
+
+    def _journal(self, name: str, call) -> None:
+        """Send a marker change to the open run (journaled on the jobs thread, in the order they were made);
+        a reviewed session has no run: its exports take the window's list instead (_edited_markers)."""
+        run = self.runs.run
+        if run is not None and self.review is None:
+            self.jobs.submit(name, lambda ctx: call(run))
 
     # ----------------------------------------------------------------- event markers
     def mark_event(self, key: int) -> Event | None:
@@ -746,14 +772,90 @@ class MainWindow(QMainWindow):
         fps = (self.source_info.fps if self.source_info else None) or 30.0
         time_s = shown.result.time_s if shown.result is not None else shown.index / fps
         event, replaced = self.markers.mark(key, time_s, shown.index)
-        run = self.runs.run
-        if replaced is None and run is not None and self.review is None:
-            # journaled at once (crash-safe) on the jobs thread; renames and deletions reach the file
-            # through the edited list written into every saved session
-            self.jobs.submit("journal event", lambda ctx: run.add_event(event))
+        if replaced is None:
+            self._journal("journal event", lambda run: run.add_event(event))
+        else:  # the same key again within the span: the mark became an interval
+            self._journal("journal event", lambda run: run.replace_event(replaced, event))
         what = f"closed {event.label} ({event.duration_s:.2f} s)" if replaced is not None else f"marked {event.label}"
         self.status.showMessage(f"{what} at {event.time_s:.2f} s (frame {shown.index})", 5000)
         return event
+
+    @Slot(object, str)
+    def rename_event(self, event: Event, label: str) -> None:
+        self.markers.rename(event, label)
+        self._journal("journal event", lambda run: run.rename_event(event, label.strip()))
+
+    @Slot(object)
+    def delete_event(self, event: Event) -> None:
+        self.markers.delete(event)
+        self._journal("journal event", lambda run: run.remove_event(event))
+
+    # ----------------------------------------------------------------- baseline
+    def _time_on_screen(self) -> float | None:
+        shown = self._shown
+        if shown is None:
+            return None
+        fps = (self.source_info.fps if self.source_info else None) or 30.0
+        return shown.result.time_s if shown.result is not None else shown.index / fps
+
+    def mark_baseline(self) -> BaselineInterval | None:
+        """Key B: the first press starts the participant's resting interval at the frame on screen, the
+        second ends it; the run journals it and its sessions record it as ``analyze --baseline`` does."""
+        time_s = self._time_on_screen()
+        if time_s is None:
+            self.status.showMessage("Open a video, a camera or a session before marking a baseline", 5000)
+            return None
+        interval = self.markers.mark_baseline(time_s)
+        if interval is None:
+            if self.markers.baseline_start is not None:
+                self.status.showMessage(f"baseline starts at {time_s:.2f} s: press B again at its end", 8000)
+            return None
+        return self._baseline_set(interval)
+
+    def clear_baseline(self) -> None:
+        self.markers.set_baseline(None)
+        self._baseline_set(None)
+
+    @Slot(str, float)
+    def _on_baseline_edge(self, edge: str, time_s: float) -> None:
+        """Right-click on the timeline: the baseline starts or ends at the clicked time, or is cleared."""
+        if edge == "start":
+            self.markers.begin_baseline(time_s)
+        elif edge == "end":
+            interval = self.markers.end_baseline(time_s)
+            if interval is not None:
+                self._baseline_set(interval)
+        else:
+            self.clear_baseline()
+
+    def _baseline_set(self, interval: BaselineInterval | None) -> BaselineInterval | None:
+        self._journal("journal baseline", lambda run: run.set_baseline(interval))
+        self._update_face_baselines()
+        text = "baseline cleared" if interval is None else f"baseline {interval.start_s:.2f}-{interval.end_s:.2f} s"
+        self.status.showMessage(text, 8000)
+        return interval
+
+    def _update_face_baselines(self) -> None:
+        """Each face's resting probabilities over the baseline, from the stored results (jobs thread), for
+        the graph's valence line; the exports compute theirs from the session file with the same function."""
+        interval = self.markers.baseline
+        if interval is None:
+            self.graph.set_baselines({})
+            return
+        source = self.review if self.review is not None else self.runs.run
+        if source is None:
+            return
+        indices = source.indices if self.review is not None else source.analysed_indices()
+        lookup = source.record_at
+        fps = (self.source_info.fps if self.source_info else None) or 30.0
+
+        def compute(ctx):
+            first, last = int(interval.start_s * fps) - 1, int(interval.end_s * fps) + 1
+            records = (lookup(i) for i in indices if first <= i <= last)
+            frames = [r.to_json() for r in records if r is not None]
+            return interval, {fid: dict(b.probs) for fid, b in face_baselines(frames, interval).items()}
+
+        self.jobs.submit("face baselines", compute)
 
     def event_labels_dialog(self) -> None:
         dialog = EventLabelsDialog(self.markers.labels, self.markers.close_span_s, self)

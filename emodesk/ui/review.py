@@ -11,6 +11,7 @@ import logging
 from dataclasses import dataclass
 from pathlib import Path
 
+from emodesk.core.baseline import BaselineInterval
 from emodesk.core.results import FrameResult
 from emodesk.core.session import SESSION_SUFFIX
 from emodesk.core.session_model import Session, load_session
@@ -59,6 +60,12 @@ class ReviewSession:
     @property
     def events(self):
         return self.session.events
+
+    @property
+    def baseline(self) -> BaselineInterval | None:
+        """The baseline interval the file records (``emodesk analyze --baseline`` or the window's B key)."""
+        stored = self.session._document.get("baseline")  # Session keeps the whole document; no typed field yet
+        return None if not stored else BaselineInterval(float(stored["start_s"]), float(stored["end_s"]))
 
     @property
     def indices(self) -> tuple[int, ...]:

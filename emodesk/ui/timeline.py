@@ -2,7 +2,9 @@
 
 Each column (a bin of frames) is coloured by the dominant emotion of the shown face (or of all faces)
 in that stretch; what is not analysed yet stays empty, and the frame on screen is a vertical line.
-Event markers are small flags on top (right-click one to rename or delete it).
+Event markers are small flags on top (right-click one to rename or delete it). The baseline interval is
+a translucent band labelled "baseline" (right-click the strip to start, end or clear it; key B does the
+same at the frame on screen); a started, not yet ended baseline is a dashed line.
 
 Memory is bounded: a fixed number of bins whatever the length. A live source has no known length: the
 strip covers a span that doubles (bins merged pairwise) whenever the session outgrows it.
@@ -22,10 +24,12 @@ from PySide6.QtGui import (
     QPainter,
     QPaintEvent,
     QPalette,
+    QPen,
     QPolygonF,
 )
 from PySide6.QtWidgets import QInputDialog, QMenu, QSizePolicy, QWidget
 
+from emodesk.core.baseline import BaselineInterval
 from emodesk.core.events import Event
 from emodesk.core.palette import emotion_rgb
 from emodesk.core.results import FrameResult
@@ -39,6 +43,7 @@ class SessionTimeline(QWidget):
     seekRequested = Signal(int)  # frame index
     eventRenamed = Signal(object, str)  # Event, new label
     eventDeleted = Signal(object)  # Event
+    baselineEdge = Signal(str, float)  # "start" | "end" | "clear", media time (s) clicked
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -52,6 +57,8 @@ class SessionTimeline(QWidget):
         self._selected: int | None = None
         self._position: int | None = None
         self._events: list[Event] = []
+        self._baseline: BaselineInterval | None = None
+        self._baseline_start: float | None = None
         self._dirty = False
         self.setMinimumHeight(34)
         self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Fixed)
@@ -71,6 +78,7 @@ class SessionTimeline(QWidget):
         self._analysed = np.zeros(BINS, bool)
         self._position = None
         self._events = []
+        self._baseline = self._baseline_start = None
         self._dirty = True
         self.update()
 
@@ -108,6 +116,14 @@ class SessionTimeline(QWidget):
     def set_events(self, events: Sequence[Event]) -> None:
         self._events = sorted(events, key=lambda e: e.time_s)
         self.update()
+
+    def set_baseline(self, interval: BaselineInterval | None, pending_start: float | None = None) -> None:
+        self._baseline, self._baseline_start = interval, pending_start
+        self.update()
+
+    @property
+    def baseline(self) -> BaselineInterval | None:
+        return self._baseline
 
     def refresh(self) -> None:
         if self._dirty:
@@ -201,6 +217,18 @@ class SessionTimeline(QWidget):
         p.setPen(pal.color(QPalette.ColorRole.Mid))
         p.drawRect(strip)
         text = pal.color(QPalette.ColorRole.WindowText)
+        if self._baseline is not None:
+            x0, x1 = self._x_of(self._baseline.start_s * self._fps), self._x_of(self._baseline.end_s * self._fps)
+            band = QRectF(x0, strip.top(), max(2.0, x1 - x0), strip.height())
+            p.fillRect(band, QColor(90, 170, 255, 90))
+            p.setPen(QColor(90, 170, 255))
+            p.drawRect(band)
+            p.setPen(text)
+            p.drawText(band.adjusted(3, 0, 0, 0), Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter, "baseline")
+        if self._baseline_start is not None:
+            x = self._x_of(self._baseline_start * self._fps)
+            p.setPen(QPen(QColor(90, 170, 255), 2, Qt.PenStyle.DashLine))
+            p.drawLine(QPointF(x, strip.top()), QPointF(x, strip.bottom()))
         for ev in self._events:
             x = self._x_of(ev.time_s * self._fps)
             p.setPen(text)
@@ -222,6 +250,9 @@ class SessionTimeline(QWidget):
         marker = self._event_at(pos)
         if marker is not None and event.button() == Qt.MouseButton.RightButton:
             self._marker_menu(marker, event.globalPosition().toPoint())
+            return
+        if event.button() == Qt.MouseButton.RightButton and self._labels:
+            self._baseline_menu(self._index_at(pos.x()) / self._fps, event.globalPosition().toPoint())
             return
         if event.button() == Qt.MouseButton.LeftButton and self._labels:
             self.seekRequested.emit(self._index_at(pos.x()))
@@ -249,6 +280,23 @@ class SessionTimeline(QWidget):
                 self.eventRenamed.emit(marker, label.strip())
         elif chosen is delete:
             self.eventDeleted.emit(marker)
+
+
+    def baseline_actions(self) -> list[tuple[str, str]]:
+        """(edge, menu text) offered by a right-click on the strip: start always, end once a start is known."""
+        actions = [("start", "Baseline starts here")]
+        if self._baseline_start is not None or self._baseline is not None:
+            actions.append(("end", "Baseline ends here"))
+        if self._baseline is not None or self._baseline_start is not None:
+            actions.append(("clear", "Clear baseline"))
+        return actions
+
+    def _baseline_menu(self, time_s: float, where) -> None:
+        menu = QMenu(self)
+        chosen_edge = {menu.addAction(text): edge for edge, text in self.baseline_actions()}
+        chosen = menu.exec(where)
+        if chosen in chosen_edge:
+            self.baselineEdge.emit(chosen_edge[chosen], time_s)
 
 
 def _merge_pairs(counts: np.ndarray, half: int) -> np.ndarray:

@@ -18,7 +18,7 @@ from PySide6.QtGui import QDropEvent
 
 import emodesk
 from emodesk.core import live_session
-from emodesk.core.session import read_session_json
+from emodesk.core.session import read_session_json, write_session_from_journal
 from emodesk.core.settings import Settings
 from emodesk.ui.main_window import MainWindow
 from tests.conftest import REPO, TEST_IMAGES, VIDEOS
@@ -527,6 +527,14 @@ def test_keys_mark_events_at_the_frame_on_screen_and_they_reach_the_session(qtbo
     data = read_session_json(saved)
     jsonschema.Draft202012Validator(SCHEMA).validate(data)
     assert [(e["label"], e["frame"], e["source"]) for e in data["events"]] == [("Event 1", 30, "key"), ("stimulus A", 90, "key")]
+    # the edits went through the run's journal: a crash recovery of it keeps them (not only the first marks)
+    crashed = tmp_path / "crashed.journal.jsonl"
+    lines = window.run.journal_path.read_text().splitlines(True)
+    crashed.write_text("".join(line for line in lines if '"type":"end"' not in line))
+    assert [json.loads(line)["type"] for line in lines].count("event_edit") == 2
+    recovered = tmp_path / "recovered.session.json"
+    write_session_from_journal(crashed, recovered)
+    assert read_session_json(recovered)["events"] == data["events"]
     # the CSV carries the active event of each frame
     csv_path = export(qtbot, window, tmp_path / "events.frames.csv", "csv")
     text = csv_path.read_text()
@@ -678,3 +686,69 @@ def test_unexported_event_markers_are_not_dropped_without_asking(qtbot, make_win
     assert not window.has_unsaved
     window.open_path(TEST_IMAGES / "single_smile.jpg")
     assert asked == [1]  # exported: no question
+
+
+def test_baseline_marked_with_b_is_recorded_shown_and_used_by_exports_and_valence(qtbot, make_window, tmp_path: Path) -> None:
+    """Key B twice marks the participant's baseline at the frames on screen: journaled by the run, recorded
+    in the session as `emodesk analyze --baseline` records it, shown on the timeline and the graph, used by
+    the CSV (calibrated columns), the report and the selected face's valence line; a reviewed session's
+    baseline can be cleared from the timeline."""
+    from emodesk.core.baseline import BaselineInterval
+    from emodesk.core.export import SessionView, record_in_session
+
+    window = make_window()
+    window.open_path(PORTRAIT)
+    wait_done(qtbot, window)
+    window.pause()
+    window.seek(0)
+    wait_shown(qtbot, window, 0)
+    window.activateWindow()
+    qtbot.keyClick(window, Qt.Key.Key_B)
+    assert window.markers.baseline is None and window.markers.baseline_start == 0.0
+    window.seek(45)
+    wait_shown(qtbot, window, 45)
+    qtbot.keyClick(window, Qt.Key.Key_B)
+    interval = BaselineInterval(0.0, 1.5)
+    assert window.markers.baseline == interval == window.timeline.baseline
+    qtbot.waitUntil(lambda: window.run.baseline == interval, timeout=10000)
+    # the valence line of the selected face is read from its calibrated probabilities
+    window.valence_action.trigger()
+    window.select_face(1)
+    qtbot.waitUntil(lambda: window.graph.calibrated_faces == (1,), timeout=20000)
+    window.seek(200)
+    wait_shown(qtbot, window, 200)
+    qtbot.waitUntil(lambda: len(window.graph.valence_series()[0]) > 0, timeout=20000)
+    _, calibrated = window.graph.valence_series()
+    window.graph._baselines = {}
+    _, smoothed = window.graph.valence_series()
+    assert np.isfinite(calibrated).any() and not np.allclose(calibrated, smoothed, equal_nan=True)
+
+    saved = export(qtbot, window, tmp_path / "b.session.json", "json")
+    data = read_session_json(saved)
+    jsonschema.Draft202012Validator(SCHEMA).validate(data)
+    assert (data["baseline"]["start_s"], data["baseline"]["end_s"]) == (0.0, 1.5)
+    assert [f["id"] for f in data["baseline"]["faces"]] == [1]
+    # the same as `emodesk analyze --baseline 0:1.5` records it (cli/export.py: record_in_session)
+    plain = {k: v for k, v in data.items() if k != "baseline"}
+    cli = tmp_path / "cli.session.json"
+    cli.write_text(json.dumps(plain))
+    record_in_session(cli, SessionView(cli, baseline=interval))
+    assert read_session_json(cli)["baseline"] == data["baseline"] and read_session_json(cli)["faces"] == data["faces"]
+    csv_path = export(qtbot, window, tmp_path / "b.frames.csv", "csv")
+    header, first = csv_path.read_text().splitlines()[:2]
+    assert "calibrated_neutral" in header.split(",")
+    # a face that looks like its resting face reads (almost) neutral: frame 0 is inside the baseline
+    row = dict(zip(header.split(","), first.split(","), strict=True))
+    assert float(row["calibrated_neutral"]) > 0.5
+    pdf = export(qtbot, window, tmp_path / "b.report.pdf", "pdf")
+    text = subprocess.run(["pdftotext", str(pdf), "-"], capture_output=True, text=True, check=True).stdout
+    assert "interval: 0 s to 1.5 s; faces seen in it: #1" in text and "baseline from 46 frames in 0-1.5 s" in text
+    assert "valence mean" in text and "(from calibrated probabilities)" in text
+
+    again = make_window()
+    with qtbot.waitSignal(again.sessionOpened, timeout=30000):
+        again.open_path(saved)
+    assert again.markers.baseline == interval == again.timeline.baseline
+    again.timeline.baselineEdge.emit("clear", 0.0)
+    cleared = read_session_json(export(qtbot, again, tmp_path / "cleared.session.json", "json"))
+    assert "baseline" not in cleared and cleared["frames"] == data["frames"]

@@ -145,3 +145,29 @@ def test_player_decodes_the_frame_asked_for_forwards_backwards_and_far(qtbot) ->
         thread.quit()
         thread.wait(5000)
         player._close()
+
+
+def test_the_baseline_is_a_band_on_the_timeline_and_b_starts_then_ends_it(qtbot) -> None:
+    from emodesk.core.baseline import BaselineInterval
+    from emodesk.ui.event_markers import EventMarkers
+
+    markers = EventMarkers()
+    timeline = SessionTimeline()
+    qtbot.addWidget(timeline)
+    markers.baselineChanged.connect(timeline.set_baseline)
+    timeline.resize(BINS + 8, 40)
+    timeline.show()
+    timeline.reset(LABELS, 600, 30.0)
+    assert [edge for edge, _ in timeline.baseline_actions()] == ["start"]
+    assert markers.mark_baseline(6.0) is None and markers.baseline_start == 6.0
+    assert [edge for edge, _ in timeline.baseline_actions()] == ["start", "end", "clear"]
+    version = markers.version
+    assert markers.mark_baseline(2.0) == BaselineInterval(2.0, 6.0) == timeline.baseline  # either order in time
+    assert markers.version > version  # an unexported baseline counts as unsaved, like a new marker
+    image = timeline.grab().toImage()
+    inside, outside = image.pixelColor(4 + BINS * 4 // 20, 25), image.pixelColor(4 + BINS * 12 // 20, 25)
+    assert inside.blue() > inside.red() and inside != outside  # the blue band over 2-6 s only
+    assert markers.mark_baseline(3.0) is None and markers.baseline == BaselineInterval(2.0, 6.0)  # a new start
+    assert markers.end_baseline(3.0) is None  # zero length: nothing changes
+    markers.set_baseline(None)
+    assert timeline.baseline is None
