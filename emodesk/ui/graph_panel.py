@@ -314,6 +314,9 @@ class EmotionGraph(QWidget):
         if self._valence_curve is not None:
             base = None if self._selected is None else self._baselines.get(self._selected)
             self._valence_curve.setData(times, self._valence_of(values if base is None else self._calibrated(values, base)))
+            label = self.legend.getLabel(self._valence_curve)
+            if label is not None:  # say which probabilities the line is read from, as the report does
+                label.setText(VALENCE_NAME + (" (calibrated)" if base is not None else ""))
         self._update_x_range()
 
     # ---- valence and event markers ---------------------------------------------------------------

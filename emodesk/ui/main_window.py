@@ -765,12 +765,10 @@ class MainWindow(QMainWindow):
     # ----------------------------------------------------------------- event markers
     def mark_event(self, key: int) -> Event | None:
         """Key 1-9: an event at the frame on screen (live: the newest analysed frame)."""
-        shown = self._shown
-        if shown is None:
+        shown, time_s = self._shown, self._time_on_screen()
+        if shown is None or time_s is None:
             self.status.showMessage("Open a video, a camera or a session before marking events", 5000)
             return None
-        fps = (self.source_info.fps if self.source_info else None) or 30.0
-        time_s = shown.result.time_s if shown.result is not None else shown.index / fps
         event, replaced = self.markers.mark(key, time_s, shown.index)
         if replaced is None:
             self._journal("journal event", lambda run: run.add_event(event))
@@ -792,6 +790,7 @@ class MainWindow(QMainWindow):
 
     # ----------------------------------------------------------------- baseline
     def _time_on_screen(self) -> float | None:
+        """Media time of the frame on screen (live: the newest analysed frame); None when nothing is shown."""
         shown = self._shown
         if shown is None:
             return None

@@ -719,6 +719,9 @@ def test_baseline_marked_with_b_is_recorded_shown_and_used_by_exports_and_valenc
     wait_shown(qtbot, window, 200)
     qtbot.waitUntil(lambda: len(window.graph.valence_series()[0]) > 0, timeout=20000)
     _, calibrated = window.graph.valence_series()
+    window.graph._dirty = True
+    window.graph.refresh()
+    assert window.graph.legend.getLabel(window.graph._valence_curve).text == "valence (calibrated)"
     window.graph._baselines = {}
     _, smoothed = window.graph.valence_series()
     assert np.isfinite(calibrated).any() and not np.allclose(calibrated, smoothed, equal_nan=True)
