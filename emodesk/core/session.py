@@ -18,7 +18,9 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 import threading
+from array import array
 from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
@@ -313,18 +315,27 @@ class JournalWriter:
 
 def read_journal(journal_path: str | Path, upto: int | None = None) -> Iterator[dict[str, Any]]:
     """Records of a journal (those starting before byte ``upto`` when given); a torn line is skipped."""
-    journal_path = Path(journal_path)
+    for _, record in _numbered_records(Path(journal_path), upto):
+        yield record
+
+
+def _journal_lines(journal_path: Path, upto: int | None) -> Iterator[tuple[int, bytes]]:
+    """(line number, bytes) of a journal's non-blank lines, as read_journal reads them."""
     with journal_path.open("rb") as fh:
         for number, raw in enumerate(fh, 1):
             if upto is not None and fh.tell() > upto:
                 break  # a line another thread is still appending: not part of this read
-            if not raw.strip():
-                continue
-            try:
-                yield json.loads(raw.decode("utf-8"))
-            except (json.JSONDecodeError, UnicodeDecodeError):
-                # expected after a crash or a full disk; the user is told about those by the caller
-                log.info("%s: line %d is incomplete (written during a crash); skipped", journal_path, number)
+            if raw.strip():
+                yield number, raw
+
+
+def _numbered_records(journal_path: Path, upto: int | None) -> Iterator[tuple[int, dict[str, Any]]]:
+    for number, raw in _journal_lines(journal_path, upto):
+        try:
+            yield number, json.loads(raw.decode("utf-8"))
+        except (json.JSONDecodeError, UnicodeDecodeError):
+            # expected after a crash or a full disk; the user is told about those by the caller
+            log.info("%s: line %d is incomplete (written during a crash); skipped", journal_path, number)
 
 
 def read_record(journal_path: str | Path, offset: int) -> dict[str, Any]:
@@ -386,6 +397,36 @@ def inspect_journal(journal_path: str | Path) -> JournalInfo:
     return JournalInfo(Path(journal_path), header, frames, finished)
 
 
+# a journal frame line is ``json_dumps({**FrameResult.to_json(), "type": "frame"}, compact=True)``: its
+# frames[] entry is the same text less the timings and type members (a file member may follow timings)
+_FRAME_END = b',"type":"frame"}\n'
+_SCALAR = rb'(?:"(?:[^"\\]|\\.)*"|[-+.\w]+)'
+_TIMINGS = re.compile(rb',"timings":\{(?:"\w+":[-+.\w]+(?:,"\w+":[-+.\w]+)*)?\}((?:,"\w+":' + _SCALAR + rb')*)\Z')
+
+
+def _frame_entry(raw: bytes) -> str:
+    """A journal frame line as its session frames[] entry: the record without ``type`` and ``timings``.
+
+    Both are the compact JSON of the same values, so the entry is cut out of the line's bytes: decoding
+    every frame again and encoding it was most of the time a long session's finish() took. A timings
+    member is cut only where it is the record's own: only scalar members follow it to the record's end
+    (``,"timings":{`` cannot stand inside a string, whose quotes are escaped). A line of any other shape
+    is decoded and encoded. Timings differ run to run; the summary keeps their means, frames[] stay
+    reproducible.
+    """
+    if raw.endswith(_FRAME_END):
+        body = raw[: -len(_FRAME_END)]
+        timings = _TIMINGS.search(body)
+        if timings is not None:
+            return (body[: timings.start()] + timings.group(1)).decode("utf-8") + "}"
+        if b'"timings":' not in body:
+            return body.decode("utf-8") + "}"
+    record = json.loads(raw.decode("utf-8"))
+    record.pop("type", None)
+    record.pop("timings", None)
+    return json_dumps(record, compact=True)
+
+
 def write_session_from_journal(
     journal_path: str | Path,
     session_path: str | Path,
@@ -412,14 +453,16 @@ def write_session_from_journal(
     events: list[Event] = []
     baseline: BaselineInterval | None = None
     seen: set[int] = set()
+    kept = array("Q")  # the line numbers of the frames that go into frames[], in order
     try:
-        for record in read_journal(journal_path, upto):
+        for number, record in _numbered_records(journal_path, upto):
             kind = record.get("type")
             if kind == "header":
                 header = record
                 summary = SessionSummary(record["labels"])
             elif kind == "frame" and summary is not None and record["index"] not in seen:
                 seen.add(record["index"])  # the duplicate-frame rule: the first record of an index wins
+                kept.append(number)
                 summary.add(record)
             elif kind == "event":
                 events.append(Event.from_json(record))
@@ -475,20 +518,20 @@ def write_session_from_journal(
     except ValueError as exc:
         raise OutputError(f"{session_path}: {exc}") from exc
     assert head.endswith("\n}")
+    del seen
     with atomic_text_file(session_path) as out:
-        # frames are streamed from the journal one line at a time
+        # frames are streamed from the journal one line at a time: the lines the first pass kept
         out.write(head[:-2] + ',\n "frames": [')
-        first = True
-        seen.clear()
-        for record in read_journal(journal_path, upto):
-            if record.get("type") != "frame" or record["index"] in seen:
-                continue
-            seen.add(record["index"])
-            record.pop("type")
-            # timings differ run to run; the summary keeps their means, frames[] stay reproducible
-            record.pop("timings", None)
-            out.write(("\n  " if first else ",\n  ") + json_dumps(record, compact=True))
-            first = False
+        wanted = iter(kept)
+        next_kept = next(wanted, None)
+        if next_kept is not None:
+            for number, raw in _journal_lines(journal_path, upto):
+                if number != next_kept:
+                    continue
+                out.write(("\n  " if number == kept[0] else ",\n  ") + _frame_entry(raw))
+                next_kept = next(wanted, None)
+                if next_kept is None:
+                    break
         out.write("\n ]\n}\n")
     if baseline is not None:
         # a baseline marked during the run (the window's B key): recorded exactly as ``emodesk analyze
