@@ -114,5 +114,5 @@ def test_damaged_session_says_where_and_only_emodesk_speaks(kind: str, damaged_m
     session = json.loads((tmp_path / "damaged.session.json").read_text())
     assert session["status"] == "damaged"
     gap_lines = [w for w in session["warnings"] if "damaged: frames" in w]
-    assert gap_lines and any(f"damaged: frames" in line for line in run.stderr.splitlines())
+    assert gap_lines and any("damaged: frames" in line for line in run.stderr.splitlines())
     assert "could not be decoded" in gap_lines[0] and " s)" in gap_lines[0]

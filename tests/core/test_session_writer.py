@@ -10,7 +10,12 @@ from typing import Any
 
 from emodesk.atomic import json_dumps
 from emodesk.core.events import Event
-from emodesk.core.session import JournalWriter, analysis_json, new_header, write_session_from_journal
+from emodesk.core.session import (
+    JournalWriter,
+    analysis_json,
+    new_header,
+    write_session_from_journal,
+)
 
 # file names of an image folder: quotes, a backslash, the text of a timings member, a control character,
 # a line separator and a character outside the BMP all stand inside the JSON string of the file member

@@ -89,7 +89,7 @@ def test_all_faces_mean_is_the_numeric_mean(graph: EmotionGraph) -> None:
     graph.select(None)
     graph.refresh()
     for label in LABELS7:
-        x, y = curve(graph, label)
+        _, y = curve(graph, label)
         expected = [np.mean([probs_for(t, i)[label] for t in (1, 2, 3)]) for i in range(60)]
         np.testing.assert_allclose(y, expected)
     assert graph.title == MEAN_TITLE
@@ -224,6 +224,7 @@ def test_ring_buffer_wraps_in_order() -> None:
     np.testing.assert_array_equal(values[1], -np.arange(13, 21))
     t, v = ring.since(15.5)  # a window that starts inside the wrapped part
     np.testing.assert_array_equal(t, [16, 17, 18, 19, 20])
+    np.testing.assert_array_equal(v, [[16, 17, 18, 19, 20], [-16, -17, -18, -19, -20]])
     ring.truncate_from(18.0)
     np.testing.assert_array_equal(ring.since(-math.inf)[0], [13, 14, 15, 16, 17])
     ring.append(18.5, np.zeros(2))
@@ -366,7 +367,7 @@ def test_valence_line_follows_faceReaders_definition(graph: EmotionGraph) -> Non
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # gaps (all-NaN samples) must not warn
         graph.set_valence_visible(True)
-    x, y = graph._valence_curve.getData()
+    _, y = graph._valence_curve.getData()
     probs = probs_for(1, 10)
     negatives = [probs[k] for k in ("anger", "disgust", "fear", "sadness") if k in probs]
     assert y[10] == pytest.approx(probs["happiness"] - max(negatives), abs=1e-9)

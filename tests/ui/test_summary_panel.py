@@ -80,7 +80,7 @@ def test_at_most_max_rows_faces_are_drawn(qtbot) -> None:
 def test_tooltip_names_face_emotion_and_share(panel: SummaryPanel) -> None:
     show(panel, [frame(i, [face(5, "anger" if i == 0 else "neutral")]) for i in range(4)])
     panel.refresh()
-    bar_row, bar = panel._bar_rects()[1]
+    _, bar = panel._bar_rects()[1]
     tip = panel._tooltip_at(QPointF(bar.right() - 2, bar.center().y()))
     assert tip == "Face #5: neutral dominant in 3 of 4 frames (75.0%)"
     assert panel._tooltip_at(QPointF(1, 1)) is None
