@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from emodesk.core.textfiles import read_user_text
 from emodesk.errors import EmodeskError
 
 EVENT_SOURCES = ("key", "file", "api")
@@ -102,13 +103,7 @@ def read_events_csv(path: str | Path) -> list[Event]:
     (it is placed by time). Any bad row raises EmodeskError naming the file and the line.
     """
     path = Path(path)
-    try:
-        # utf-8-sig: spreadsheets save a byte-order mark that would otherwise glue itself to "time_s"
-        text = path.read_text(encoding="utf-8-sig")
-    except OSError as exc:
-        raise EmodeskError(f"{path}: cannot read the events file ({exc.strerror or exc})") from exc
-    except UnicodeDecodeError:
-        raise EmodeskError(f"{path}: the events file is not UTF-8 text") from None
+    text = read_user_text(path, "the events file")
     events: list[Event] = []
     columns: tuple[int, int, int | None] = (0, 1, 2)
     first = True

@@ -24,6 +24,7 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from emodesk.core.sources import IMAGE_EXTENSIONS, STREAM_PATTERN, VIDEO_EXTENSIONS
+from emodesk.core.textfiles import read_user_text
 from emodesk.errors import SourceError
 
 _GLOB_CHARS = frozenset("*?[")
@@ -67,12 +68,7 @@ def expand_input(text: str) -> list[str]:
 
 def read_input_list(list_file: Path) -> list[str]:
     """Paths listed in ``list_file``: one a line, or a CSV with a ``path`` column; relative to its folder."""
-    try:
-        text = Path(list_file).read_text(encoding="utf-8-sig")  # a BOM from a spreadsheet export
-    except OSError as exc:
-        raise SourceError(f"{list_file}: cannot read the input list ({exc.strerror or exc})") from exc
-    except UnicodeDecodeError:
-        raise SourceError(f"{list_file}: the input list is not UTF-8 text") from None
+    text = read_user_text(list_file, "the input list", SourceError)
     lines = text.splitlines()
     first = next((line for line in lines if line.strip() and not line.lstrip().startswith("#")), "")
     header = [cell.strip().lower() for cell in next(csv.reader([first]), [])]
