@@ -99,7 +99,6 @@ class LatestSlot:
         self._cond = threading.Condition()
         self._item: object = None
         self._full = False
-        self.dropped = 0
         self._dropped_since_get = 0
 
     def put(self, item: object) -> bool:
@@ -108,7 +107,6 @@ class LatestSlot:
             # the end marker replacing a frame drops that frame too: it will never be taken
             replaced = self._full and self._item is not _END
             if replaced:
-                self.dropped += 1
                 self._dropped_since_get += 1
             self._item = item
             self._full = True
@@ -129,7 +127,6 @@ class LatestSlot:
         """Empty the slot; 1 when a frame was left in it (dropped), else 0."""
         with self._cond:
             left = int(self._full and self._item is not _END)
-            self.dropped += left
             self._full = False
             self._item = None
             return left
@@ -165,10 +162,6 @@ class FrameReader:
 
     def _stopping(self) -> bool:
         return self._halt.is_set() or self._stop.is_set()
-
-    @property
-    def dropped(self) -> int:
-        return self._slot.dropped
 
     def _hand_over(self, item: object) -> bool:
         if self.live:

@@ -211,7 +211,12 @@ class VideoFileSource(FrameSource):
         )
         if self.start_frame:
             # seeking: the GUI's slider and frame step restart the run here
-            self._cap.set(cv2.CAP_PROP_POS_FRAMES, self.start_frame)
+            self.seek(self.start_frame)
+
+    def seek(self, start_frame: int) -> None:
+        """Make the next ``frames()`` start at ``start_frame`` (the window's player seeks one open file)."""
+        self.start_frame = max(0, int(start_frame))
+        self._cap.set(cv2.CAP_PROP_POS_FRAMES, self.start_frame)
 
     def frames(self) -> Iterator[Frame]:
         fps = self.info.fps or DEFAULT_FPS

@@ -44,7 +44,12 @@ from emodesk.core.events import Event
 from emodesk.core.results import FrameResult
 from emodesk.core.run import RunStatus, SessionRun
 from emodesk.core.settings import Settings
-from emodesk.core.sources import IMAGE_EXTENSIONS, VIDEO_EXTENSIONS, SourceInfo
+from emodesk.core.sources import (
+    DEFAULT_FPS,
+    IMAGE_EXTENSIONS,
+    VIDEO_EXTENSIONS,
+    SourceInfo,
+)
 from emodesk.errors import EmodeskError
 from emodesk.ui.event_markers import (
     KEYS,
@@ -409,6 +414,11 @@ class MainWindow(QMainWindow):
 
     # ----------------------------------------------------------------- transport
     @property
+    def fps(self) -> float:
+        """The frame rate of what is open (the source's, or the saved session's), else the default."""
+        return (self.source_info.fps if self.source_info else None) or DEFAULT_FPS
+
+    @property
     def seekable(self) -> bool:
         return self.playback.active
 
@@ -627,12 +637,11 @@ class MainWindow(QMainWindow):
         if not self.follow_analysis:
             self.transport.set_position(shown.index)
             self.timeline.set_position(shown.index)
-            fps = (self.source_info.fps if self.source_info else None) or 30.0
-            t = result.time_s if result is not None else shown.index / fps
+            t = result.time_s if result is not None else shown.index / self.fps
             follow = self.review is not None or (self.runs.run is not None and not self.runs.running)
             self.graph.set_cursor(t, centre=follow)
             if follow:
-                self._graph_around(shown.index, fps)
+                self._graph_around(shown.index, self.fps)
 
     def _graph_around(self, index: int, fps: float) -> None:
         """Keep the graph filled with the stored results around the frame on screen (reviewing, or after
@@ -794,8 +803,7 @@ class MainWindow(QMainWindow):
         shown = self._shown
         if shown is None:
             return None
-        fps = (self.source_info.fps if self.source_info else None) or 30.0
-        return shown.result.time_s if shown.result is not None else shown.index / fps
+        return shown.result.time_s if shown.result is not None else shown.index / self.fps
 
     def mark_baseline(self) -> BaselineInterval | None:
         """Key B: the first press starts the participant's resting interval at the frame on screen, the
@@ -846,7 +854,7 @@ class MainWindow(QMainWindow):
             return
         indices = source.indices if self.review is not None else source.analysed_indices()
         lookup = source.record_at
-        fps = (self.source_info.fps if self.source_info else None) or 30.0
+        fps = self.fps
 
         def compute(ctx):
             first, last = int(interval.start_s * fps) - 1, int(interval.end_s * fps) + 1
@@ -919,9 +927,8 @@ class MainWindow(QMainWindow):
         """Record the annotated live view (annotated and encoded on the worker thread)."""
         from emodesk.core.recording import VideoRecorder
 
-        fps = (self.source_info.fps if self.source_info else None) or 30.0
         try:
-            recorder = VideoRecorder(path, fps)
+            recorder = VideoRecorder(path, self.fps)
         except EmodeskError as exc:
             self.show_error(str(exc))
             return
@@ -994,7 +1001,8 @@ class MainWindow(QMainWindow):
         self.graph.set_window(graph_window_s)
         changed = settings != self.settings
         self.settings = settings
-        self.transport.set_sample_fps(settings.sample_fps)
+        if self.review is None:  # a saved session's transport shows the mode it was analysed with
+            self.transport.set_sample_fps(settings.sample_fps)
         if not changed or self.target is None or self.review is not None:
             return
         if self.live_source and not self.runs.running:

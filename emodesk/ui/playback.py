@@ -16,6 +16,7 @@ from pathlib import Path
 
 from PySide6.QtCore import QObject, QThread, QTimer, Signal, Slot
 
+from emodesk.core.sources import DEFAULT_FPS
 from emodesk.ui.player import FramePlayer, ResultLookup, ShownFrame
 
 log = logging.getLogger(__name__)
@@ -40,7 +41,7 @@ class Playback(QObject):
         self._timer = QTimer(self)
         self._timer.setInterval(TICK_MS)
         self._timer.timeout.connect(self._tick)
-        self.fps = 30.0
+        self.fps = DEFAULT_FPS
         self.frame_count = 0
         self.speed = 1.0
         self.playing = False
@@ -57,7 +58,7 @@ class Playback(QObject):
     def open(self, video: Path | None, fps: float | None, frame_count: int | None, lookup: ResultLookup | None) -> None:
         """Play ``video`` with results from ``lookup``; ``video`` None: results only (no picture)."""
         self.pause()
-        self.fps = fps or 30.0
+        self.fps = fps or DEFAULT_FPS
         self.frame_count = int(frame_count or 0)
         self.position = -1
         self.frontier = None

@@ -7,13 +7,17 @@ Both the decoding and the look-up may touch the disk, so neither runs on the GUI
 
 Requests coalesce: while a frame is being decoded only the newest request is kept, so dragging the slider
 or a fast playback clock never queues a backlog.
+
+Frames come from the analysis' own reader, ``VideoFileSource``: a damaged stretch in the middle of a file is
+read past the same way (after a failed read, each frame's index comes from its timestamp), so a frame on
+screen is the frame the analysis numbered so, and a frame inside the damage is shown as missing.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -22,6 +26,8 @@ import numpy as np
 from PySide6.QtCore import QObject, Signal, Slot
 
 from emodesk.core.results import FrameResult
+from emodesk.core.sources import Frame, VideoFileSource
+from emodesk.errors import SourceError
 
 log = logging.getLogger(__name__)
 
@@ -51,8 +57,10 @@ class FramePlayer(QObject):
         self._path: Path | None = None
         self._lookup: ResultLookup | None = None
         self._reopen = False
-        self._cap: cv2.VideoCapture | None = None
-        self._next = 0  # the index the capture will decode next
+        self._source: VideoFileSource | None = None
+        self._frames: Iterator[Frame] | None = None  # the source's frames from the last seek on
+        self._ahead: Frame | None = None  # read past a frame the damage took: it is the next one shown
+        self._next = 0  # any index from here on is reached by reading forward
         self._wake.connect(self._serve)
 
     # ---- GUI thread -------------------------------------------------------------------------------
@@ -97,7 +105,7 @@ class FramePlayer(QObject):
         if pending is None:
             return
         request, index = pending
-        image = self._decode(index) if self._cap is not None else None
+        image = self._decode(index) if self._source is not None else None
         try:
             result = lookup(index) if lookup is not None else None
         except Exception:
@@ -106,35 +114,53 @@ class FramePlayer(QObject):
         self.frameReady.emit(ShownFrame(request, index, image, result))
 
     def _open(self, path: Path) -> None:
-        cap = cv2.VideoCapture(str(path))
-        if not cap.isOpened():
-            cap.release()
-            self.failed.emit(f"{path}: cannot be opened for playback; results are shown without the video")
+        try:
+            self._source = VideoFileSource(path)
+        except SourceError as exc:
+            self.failed.emit(f"{exc}; results are shown without the video")
             return
-        self._cap, self._next = cap, 0
+        self._seek(0)
 
     def _close(self) -> None:
-        if self._cap is not None:
-            self._cap.release()
-            self._cap = None
+        self._end_frames()
+        if self._source is not None:
+            self._source.close()
+            self._source = None
+
+    def _end_frames(self) -> None:
+        if self._frames is not None:
+            self._frames.close()  # type: ignore[attr-defined]  # a generator: ends where it stands
+        self._frames, self._ahead = None, None
+
+    def _seek(self, index: int) -> None:
+        assert self._source is not None
+        self._end_frames()
+        # the source adds its warnings and gaps on every pass; the analysis reports them, the player never
+        self._source.warnings.clear()
+        self._source.gaps.clear()
+        self._source.seek(index)
+        self._frames = self._source.frames()
+        self._next = index
 
     def _decode(self, index: int) -> np.ndarray | None:
-        cap = self._cap
-        assert cap is not None
+        """Frame ``index`` as the analysis numbers it; None at the end of the file or inside a damaged stretch."""
         try:
-            if not 0 <= index - self._next < READ_FORWARD_MAX:
-                cap.set(cv2.CAP_PROP_POS_FRAMES, index)
-                self._next = index
-            while self._next < index:  # grab() skips decoding into an image: cheap steps forward
-                if not cap.grab():
+            if self._frames is None or not 0 <= index - self._next < READ_FORWARD_MAX:
+                self._seek(index)
+            assert self._frames is not None
+            while True:
+                frame, self._ahead = self._ahead or next(self._frames, None), None
+                if frame is None:  # the end of the file: the next request seeks
+                    self._end_frames()
                     return None
-                self._next += 1
-            ok, image = cap.read()
+                if frame.index < index:
+                    continue  # reading forward to the frame asked for
+                self._next = index + 1
+                if frame.index > index:  # the frame asked for is in a damaged stretch
+                    self._ahead = frame
+                    return None
+                return frame.image
         except cv2.error:
             log.exception("decoding frame %d for playback failed", index)
+            self._end_frames()
             return None
-        if not ok:
-            self._next = -1  # unknown position: the next request seeks
-            return None
-        self._next = index + 1
-        return image

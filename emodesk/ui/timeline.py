@@ -33,9 +33,10 @@ from emodesk.core.baseline import BaselineInterval
 from emodesk.core.events import Event
 from emodesk.core.palette import emotion_rgb
 from emodesk.core.results import FrameResult
+from emodesk.core.sources import DEFAULT_FPS
 
 BINS = 600
-LIVE_START_FRAMES = 1800  # a live session starts with a one-minute strip at 30 fps, doubled as needed
+LIVE_START_FRAMES = int(60 * DEFAULT_FPS)  # a live session starts with a one-minute strip, doubled as needed
 MARKER_PX = 7
 
 
@@ -48,7 +49,7 @@ class SessionTimeline(QWidget):
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self._labels: tuple[str, ...] = ()
-        self._fps = 30.0
+        self._fps = DEFAULT_FPS
         self._frames = 0  # frames the strip covers
         self._fixed = False  # True when the length is known (a file)
         self._all = np.zeros((BINS, 0), np.int32)
@@ -70,7 +71,7 @@ class SessionTimeline(QWidget):
     def reset(self, labels: Sequence[str], frame_count: int | None, fps: float | None) -> None:
         """A new session: ``frame_count`` None (live) lets the strip grow."""
         self._labels = tuple(labels)
-        self._fps = fps or 30.0
+        self._fps = fps or DEFAULT_FPS
         self._fixed = bool(frame_count)
         self._frames = int(frame_count) if frame_count else LIVE_START_FRAMES
         self._all = np.zeros((BINS, len(self._labels)), np.int32)

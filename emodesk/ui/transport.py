@@ -20,6 +20,9 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from emodesk.core.settings import SCHEMA_BY_NAME
+from emodesk.core.sources import DEFAULT_FPS
+
 SPEEDS = (0.25, 0.5, 1.0, 2.0, 4.0)
 ICON_PX = 16
 
@@ -81,7 +84,7 @@ class TransportBar(QWidget):
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        self._fps = 30.0
+        self._fps = DEFAULT_FPS
         self._frames = 0
         self._playing = False
         self.play_button = QToolButton()
@@ -105,9 +108,14 @@ class TransportBar(QWidget):
             "How a file is analysed: every frame (lossless), or N frames per second of video.\n"
             "Changing it analyses the open file again."
         )
+        # the same setting as the settings dialog's "Analyse" row: the same range and precision (the
+        # schema's), so any value set there is shown here as it is, not clamped to a range of our own
+        spec = SCHEMA_BY_NAME["sample_fps"]
         self.sample_rate = QDoubleSpinBox()
-        self.sample_rate.setRange(0.5, 60.0)
-        self.sample_rate.setDecimals(1)
+        self.sample_rate.setDecimals(spec.decimals)
+        lowest = (spec.minimum or 0.0) + (10.0**-spec.decimals if spec.min_exclusive else 0.0)
+        self.sample_rate.setRange(lowest, spec.maximum if spec.maximum is not None else 1e9)
+        self.sample_rate.setSingleStep(spec.step)
         self.sample_rate.setValue(4.0)
         self.sample_rate.setSuffix(" fps")
         self.sample_rate.setKeyboardTracking(False)
@@ -162,7 +170,7 @@ class TransportBar(QWidget):
 
     def set_source(self, fps: float | None, frame_count: int | None, *, seekable: bool, analysable: bool | None = None) -> None:
         """A new source: ``seekable`` enables the playback controls; ``analysable`` the analysis mode."""
-        self._fps = fps or 30.0
+        self._fps = fps or DEFAULT_FPS
         self._frames = frame_count or 0
         self.slider.setRange(0, max(self._frames - 1, 0))
         self.slider.setValue(0)

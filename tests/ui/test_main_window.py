@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import subprocess
@@ -194,6 +195,29 @@ def test_sampled_analysis_equals_analyze_with_sample_fps(qtbot, make_window, tmp
     window.seek(skipped)
     wait_shown(qtbot, window, skipped)
     assert window._shown.result is None and "between samples" in window.video.note
+
+
+def test_the_transports_analysis_mode_and_the_settings_dialogs_analyse_row_are_one_setting(make_window) -> None:
+    from emodesk.ui.settings_dialog import SettingsDialog
+
+    def dialog_value(window: MainWindow) -> float | None:
+        dialog = SettingsDialog(window.settings, window.graph.window_s, window)
+        try:
+            return dialog.values()[0].sample_fps
+        finally:
+            dialog.deleteLater()
+
+    window = make_window()
+    # the dialog's value, outside the range the transport once had (0.5-60), is shown as it is
+    for value in (120.0, 0.25, None):
+        window.apply_settings(dataclasses.replace(window.settings, sample_fps=value), window.graph.window_s)
+        assert window.transport.sample_fps == value
+    # the transport's choice is the setting the dialog opens with
+    window.transport.mode.setCurrentIndex(1)
+    window.transport.sample_rate.setValue(7.5)
+    assert window.settings.sample_fps == 7.5 == dialog_value(window)
+    window.transport.mode.setCurrentIndex(0)
+    assert window.settings.sample_fps is None and dialog_value(window) is None
 
 
 def test_play_at_the_end_restarts_and_a_saved_session_reopens_with_the_same_summary(

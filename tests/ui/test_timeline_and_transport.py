@@ -147,6 +147,40 @@ def test_player_decodes_the_frame_asked_for_forwards_backwards_and_far(qtbot) ->
         player._close()
 
 
+def test_player_reads_past_damage_and_numbers_frames_as_the_analysis_does(qtbot, tmp_path: Path) -> None:
+    from emodesk.core.sources import VideoFileSource
+    from tests.core.test_damaged_video import frames_before_first_failure, randomise
+    from tests.media import faststart_mp4
+
+    damaged = randomise(faststart_mp4(VIDEOS / "liveportrait_d19.mp4", tmp_path / "fast.mp4"), tmp_path / "damaged.mp4")
+    with VideoFileSource(damaged) as source:
+        analysed = {frame.index: frame.image for frame in source.frames()}
+        gaps = list(source.gaps)
+        count = source.info.frame_count
+    assert gaps and frames_before_first_failure(damaged) < gaps[0].first_frame + 1  # the damage stops cv2.read
+    thread = QThread()
+    player = FramePlayer()
+    player.moveToThread(thread)
+    thread.start()
+    shown: dict[int, np.ndarray | None] = {}
+    try:
+        player.set_source(damaged, None)
+        for index in range(count):  # stepping forward frame by frame, as playing does
+            with qtbot.waitSignal(player.frameReady, timeout=10000) as blocker:
+                player.request(index + 1, index)
+            shown[index] = blocker.args[0].image
+    finally:
+        player.release()
+        thread.quit()
+        thread.wait(5000)
+        player._close()
+    in_gaps = {i for gap in gaps for i in range(gap.first_frame, gap.last_frame + 1)}
+    assert {i for i, image in shown.items() if image is not None} == set(analysed)  # past the damage too
+    assert all(shown[i] is None for i in in_gaps)
+    after = [i for i in analysed if i > gaps[-1].last_frame]
+    assert after and all(np.array_equal(shown[i], analysed[i]) for i in after)  # the same frame at each index
+
+
 def test_the_baseline_is_a_band_on_the_timeline_and_b_starts_then_ends_it(qtbot) -> None:
     from emodesk.core.baseline import BaselineInterval
     from emodesk.ui.event_markers import EventMarkers
