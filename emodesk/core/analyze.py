@@ -155,6 +155,7 @@ def analyze_source(
             stop=stop,
         )
     except EmodeskError as exc:
+        log.debug("%s: the run could not start", label, exc_info=True)  # the user gets the one line
         if isinstance(target, FrameSource):
             target.close()
         return AnalysisOutcome(label, "failed", error=str(exc), warnings=notes)
@@ -185,6 +186,7 @@ def analyze_source(
             try:
                 path = run.finish(session_path)
             except EmodeskError as exc:
+                log.debug("%s: the session could not be written", label, exc_info=True)
                 run.close()
                 status, error = RunStatus.FAILED.value, str(exc)
                 if run.journal_path.exists() and "emodesk recover" not in error:

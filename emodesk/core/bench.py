@@ -345,6 +345,7 @@ def bench_clip(
         try:
             fer = fer_figures(path, limit, fer_python)
         except EmodeskError as exc:
+            log.debug("fer peer figures failed", exc_info=True)  # the report gets the one line
             notes.append(str(exc))
     runtime = pipeline.detector.info.runtime
     return ClipFigures(

@@ -10,7 +10,6 @@ The CLI, the GUI worker and notebooks all drive this one class.
 from __future__ import annotations
 
 import dataclasses
-import logging
 import threading
 import time
 from collections.abc import Iterator
@@ -34,8 +33,6 @@ from emodesk.inference.base import (
     load_classifier,
     load_detector,
 )
-
-log = logging.getLogger(__name__)
 
 STILL_KINDS = ("image", "images")
 

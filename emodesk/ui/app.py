@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 import sys
 from collections.abc import Sequence
 
@@ -12,8 +11,6 @@ from PySide6.QtWidgets import QApplication
 
 from emodesk import __version__
 from emodesk.bundle import icon_path
-
-log = logging.getLogger(__name__)
 
 
 def dark_palette() -> QPalette:

@@ -10,7 +10,6 @@ the session file, the same code as ``emodesk export``.
 
 from __future__ import annotations
 
-import logging
 import shutil
 import tempfile
 from collections.abc import Sequence
@@ -29,8 +28,6 @@ from emodesk.core.session import read_session_json
 from emodesk.errors import OutputError
 from emodesk.ui.jobs import Job, JobContext, JobRunner
 from emodesk.ui.review import ReviewSession
-
-log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)

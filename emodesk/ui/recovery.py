@@ -6,15 +6,12 @@ appears after a crash. Finding journals and writing the recovered session run on
 
 from __future__ import annotations
 
-import logging
 from pathlib import Path
 
 from PySide6.QtWidgets import QFileDialog, QMessageBox, QWidget
 
 from emodesk.core.live_session import Recoverable, find_recoverable
 from emodesk.core.session import write_session_from_journal
-
-log = logging.getLogger(__name__)
 
 
 def recover_journal(journal: Path, path: Path) -> Path:

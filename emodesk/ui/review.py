@@ -7,7 +7,6 @@ exactly as stored: nothing is analysed again, so the summary equals the one writ
 
 from __future__ import annotations
 
-import logging
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -15,8 +14,6 @@ from emodesk.core.baseline import BaselineInterval
 from emodesk.core.results import FrameResult
 from emodesk.core.session import SESSION_SUFFIX
 from emodesk.core.session_model import Session, load_session
-
-log = logging.getLogger(__name__)
 
 
 def is_session_file(path: str | Path) -> bool:

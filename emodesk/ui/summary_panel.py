@@ -14,7 +14,6 @@ scrolls instead of cutting rows off.
 
 from __future__ import annotations
 
-import logging
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -34,8 +33,6 @@ from emodesk.core.palette import emotion_rgb
 from emodesk.core.run import FaceSnapshot
 from emodesk.core.session_model import SessionFace
 from emodesk.inference.labels import CANONICAL_LABELS
-
-log = logging.getLogger(__name__)
 
 ALL_FACES = "All faces"
 HEADING = "Dominant emotion per face: share of the frames it was seen in"

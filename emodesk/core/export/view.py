@@ -9,7 +9,6 @@ show, so that they agree with each other. The stored frames are never modified.
 from __future__ import annotations
 
 import itertools
-import logging
 import math
 import statistics
 import threading
@@ -30,8 +29,6 @@ from emodesk.core.baseline import (
 from emodesk.core.events import Event, EventSpan, event_spans, merge_events
 from emodesk.core.valence import valence
 from emodesk.errors import EmodeskError, SourceError
-
-log = logging.getLogger(__name__)
 
 Progress = Callable[[int, "int | None"], None]  # (steps done, steps expected or None), as core.analyze
 
