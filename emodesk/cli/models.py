@@ -9,6 +9,7 @@ from pathlib import Path
 
 from emodesk.cli.common import Parser, positive_int
 from emodesk.errors import EmodeskError
+from emodesk.inference.providers import DEVICES
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -24,7 +25,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         "crop and preprocessing included, on synthetic faces. Figures for comparison; these machines are noisy.",
     )
     bench.add_argument("ids", nargs="*", metavar="ID", help="emotion model ids (default: every one present)")
-    bench.add_argument("--device", choices=("auto", "cpu", "cuda", "tensorrt"), default="cpu")
+    bench.add_argument("--device", choices=DEVICES, default="cpu")
     bench.add_argument("--repeats", type=positive_int, default=30, metavar="N")
     dl = msub.add_parser("download", help="download models into the per-user folder (sha256 checked)")
     dl.add_argument("ids", nargs="*", metavar="ID", help="model ids (see `emodesk models list`)")
@@ -42,7 +43,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     cal.add_argument("--data", type=Path, required=True, metavar="FOLDER", help="labelled folder (labels.csv with path,label)")
     cal.add_argument("--labels", type=Path, metavar="CSV", help="labels file (default: FOLDER/labels.csv)")
     cal.add_argument("--crop", choices=("whole", "detect"), default="whole", help="how to feed the images (default: whole)")
-    cal.add_argument("--device", choices=("auto", "cpu", "cuda"), default="cpu")
+    cal.add_argument("--device", choices=DEVICES, default="cpu")
     cal.add_argument("--manifest", type=Path, metavar="JSON", help="manifest to update (default: the bundled models/manifest.json)")
     cal.add_argument("--dry-run", action="store_true", help="print the fitted temperature, change nothing")
     md.set_defaults(handler=run, models_parser=md)

@@ -23,7 +23,6 @@ their confusion row and count in the macro averages with recall 0; they are list
 from __future__ import annotations
 
 import csv
-import json
 import logging
 import os
 import time
@@ -36,6 +35,7 @@ from typing import Any
 import cv2
 import numpy as np
 
+from emodesk.atomic import json_dumps
 from emodesk.core.eval_metrics import (
     Calibration,
     Metrics,
@@ -179,7 +179,7 @@ class EvalReport:
         }
 
     def to_json(self) -> str:
-        return json.dumps(self.to_dict(), indent=2, ensure_ascii=False) + "\n"
+        return json_dumps(self.to_dict(), indent=2) + "\n"
 
 
 def read_labels(csv_path: Path) -> list[LabelledImage]:

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
-import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -13,6 +11,7 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
+from emodesk.atomic import write_json
 from emodesk.errors import ModelError
 
 DETECTOR = "face_detector"
@@ -136,14 +135,7 @@ def set_temperature(path: Path, model_id: str, temperature: float) -> None:
     if not entries:
         raise ModelError(f"{path}: no model {model_id!r}")
     entries[0]["temperature"] = float(temperature)
-    text = json.dumps(raw, indent=2, ensure_ascii=False) + "\n"
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as out:
-            out.write(text)
-        os.replace(tmp, path)  # readers see the old manifest or the new one, never half of it
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    # atomic (readers see the old manifest or the new one, never half of it), the user's umask, no NaN
+    write_json(path, raw, indent=2)
     load_manifest.cache_clear()
 
