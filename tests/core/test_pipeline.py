@@ -111,9 +111,11 @@ def test_live_mode_drops_frames_instead_of_lagging(pipeline: Pipeline) -> None:
     # every frame the virtual camera delivered is accounted for, including those after the last one taken
     assert counts.processed == processed and counts.dropped >= dropped and counts.skipped == 0
     assert counts.accounted and counts.delivered > 150
-    # the newest frame is always taken: latency stays about one processing time, it does not grow
-    assert max(latencies[5:]) < 0.5
-    assert np.mean(latencies[-10:]) < 2 * np.mean(latencies[5:15]) + 0.05
+    # the newest frame is always taken: latency stays about one processing time, it does not grow. A queue
+    # that lagged would reach ~10 s by frame 150 (0.1 s a frame against 1/30 s); the bounds are generous
+    # so that a loaded machine still passes
+    assert max(latencies[5:]) < 2.0
+    assert np.mean(latencies[-10:]) < 2 * np.mean(latencies[5:15]) + 0.5
 
 
 def test_file_mode_never_drops(analysed_clip) -> None:  # noqa: ANN001
