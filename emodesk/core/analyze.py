@@ -163,7 +163,9 @@ def analyze_source(
         expected = run.source_info.frame_count
         if max_frames is not None and not run.analysis["sample_fps"]:
             expected = min(expected, max_frames) if expected else max_frames
-        run.on_result = lambda _result: progress(run.counts.delivered, expected)
+        # the frames up to this one in source order, not ``counts.delivered``: that also holds the
+        # read-ahead, which ran the bar past its total when a limit ended the run
+        run.on_result = lambda result: progress(result.index + 1, expected)
     if on_start is not None:
         on_start(run)
     status: str = RunStatus.FAILED.value

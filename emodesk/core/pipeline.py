@@ -18,7 +18,13 @@ from pathlib import Path
 
 import numpy as np
 
-from emodesk.core.reader import FrameReader, FrameSampler, Prefetch, SourceCounts
+from emodesk.core.reader import (
+    FrameReader,
+    FrameSampler,
+    Prefetch,
+    SourceCounts,
+    settle_abandoned,
+)
 from emodesk.core.results import FaceResult, FrameResult, StageTimings
 from emodesk.core.schedule import DetectionSchedule, detect_scaled
 from emodesk.core.settings import Settings
@@ -110,17 +116,20 @@ class Pipeline:
         own_source = not isinstance(source, FrameSource)
         src = open_source(source, realtime=bool(live)) if own_source else source
         live = src.info.live if live is None else live
-        reader = FrameReader(src, live=live, stop=stop, counts=counts)
+        reader = FrameReader(src, live=live, stop=stop, counts=counts, settle=False)
         detect = _DetectStage(self, src, reader, counts, stop)
         # live: a queue of one, so a detected frame waits at most one classification (latency stays bounded)
         ahead = Prefetch(detect.run, name="emodesk-detect", size=1 if live else 4) if self.overlap else None
         staged = iter(ahead) if ahead is not None else detect.run()
         smoother = ProbabilitySmoother(half_life_s=self.settings.smoothing)
         in_hand = 0
+        skipped_wanted = 0  # the frames skipped before the last one analysed: the rest were skipped ahead
+        on_purpose = False  # the consumer ended the run (stop, break, close), not an error
         try:
             for item in staged:
                 in_hand = 1  # detected, not yet accounted for
                 if stop is not None and stop.is_set():
+                    on_purpose = True
                     break
                 if item.cut or item.still:
                     smoother.reset()
@@ -128,13 +137,28 @@ class Pipeline:
                 if keep_images:
                     result = dataclasses.replace(result, image=item.frame.image)
                 counts.processed += 1
+                skipped_wanted = item.skipped_so_far
                 in_hand = 0
-                yield result
+                try:
+                    yield result
+                except GeneratorExit:
+                    on_purpose = True  # the caller broke out (a frame or time limit) or closed the run
+                    raise
+            else:
+                on_purpose = stop is not None and stop.is_set()  # the reader saw the stop first
         finally:
             staged.close()  # type: ignore[attr-defined]  # stops and joins the detect and reader threads
-            # after the joins, so no other thread writes ``dropped`` any more: frames taken but not
-            # analysed (the run stopped, or analysing raised) and those abandoned between stages are dropped
-            counts.dropped += in_hand + detect.abandoned + (ahead.abandoned if ahead is not None else 0)
+            # after the joins, so no other thread writes the counts any more: frames decoded but not
+            # analysed (read ahead, between stages, in hand) were unwanted if the run was ended on purpose
+            # (off ``delivered``), lost if analysing raised (``dropped``)
+            abandoned = in_hand + reader.abandoned + detect.abandoned + (ahead.abandoned if ahead is not None else 0)
+            settle_abandoned(counts, abandoned, on_purpose=on_purpose)
+            if on_purpose and counts.skipped > skipped_wanted:
+                # the detect stage ran ahead of the last analysed frame, sampling as it went: frames it
+                # skipped there were no more wanted than those it would have analysed
+                ahead_skipped = counts.skipped - skipped_wanted
+                counts.skipped -= ahead_skipped
+                counts.delivered -= ahead_skipped
             if own_source:
                 src.close()
 
@@ -208,6 +232,7 @@ class _Staged:
     dropped: int  # live frames replaced in the slot before this one was taken
     detect_ms: float
     track_ms: float
+    skipped_so_far: int = 0  # frames the sampling had skipped up to this one (the run's count then)
 
 
 class _DetectStage:
@@ -304,6 +329,7 @@ class _DetectStage:
                     item.dropped_before,
                     detect_s * 1000.0,
                     (stage_s - detect_s) * 1000.0,
+                    self.counts.skipped,
                 )
         finally:
             frames.close()  # joins the reader thread

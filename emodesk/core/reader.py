@@ -132,13 +132,29 @@ class LatestSlot:
             return left
 
 
+def settle_abandoned(counts: SourceCounts, abandoned: int, *, on_purpose: bool) -> None:
+    """Account for frames decoded but never analysed when a run ended.
+
+    Ended on purpose (a limit, a stop): the caller did not want them, so they were never really delivered
+    (a run told to stop at 30 frames reports 30 of 30, not 6 dropped). Ended otherwise (an error): they
+    were lost, so they are dropped. Either way processed + dropped + skipped == delivered still holds.
+    """
+    if on_purpose:
+        counts.delivered -= abandoned
+    else:
+        counts.dropped += abandoned
+
+
 class FrameReader:
     """Runs ``source.frames()`` on a daemon thread and hands frames over in file or live mode.
 
     ``counts`` (optional, else a fresh one) is filled as frames go: the reader thread writes
-    ``delivered`` (every frame the source produced) and, in live mode, ``dropped`` (replaced in the slot);
-    when iteration ends, for whatever reason, frames the consumer never took are added to ``dropped``
-    (live: the one left in the slot; either mode: the read-ahead abandoned by a stopped run).
+    ``delivered`` (every frame the source produced) and, in live mode, ``dropped`` (replaced in the slot).
+    Frames decoded but never taken when iteration ends (live: the one left in the slot; either mode: the
+    read-ahead) are ``abandoned``. A consumer that ends the run on purpose (``stop`` set, or it closes the
+    iterator) never wanted them: they are taken off ``delivered``, not counted as dropped. An ending for
+    any other reason counts them as dropped. ``settle=False`` leaves that to the caller (the pipeline,
+    which knows why its run ended), with ``abandoned`` final once iteration is over.
     """
 
     def __init__(
@@ -149,10 +165,13 @@ class FrameReader:
         stop: threading.Event | None = None,
         queue_size: int = 4,
         counts: SourceCounts | None = None,
+        settle: bool = True,
     ) -> None:
         self.source = source
         self.live = live
         self.counts = counts if counts is not None else SourceCounts()
+        self.settle = settle
+        self.abandoned = 0  # decoded, never taken by the consumer (final once iteration is over)
         self._stop = stop or threading.Event()  # the caller's: only read here
         self._halt = threading.Event()  # ours: set when the consumer is done, for whatever reason
         self.error: BaseException | None = None
@@ -175,24 +194,27 @@ class FrameReader:
             for frame in self.source.frames():
                 self.counts.delivered += 1
                 if self._stopping() or not self._hand_over(frame):
-                    self.counts.dropped += 1  # decoded, but the run ended before it could be taken
+                    self.abandoned += 1  # decoded, but the run ended before it could be taken
                     break
         except BaseException as exc:  # noqa: BLE001 - re-raised on the consumer's thread
             self.error = exc
         finally:
             if self.live:
-                if self._slot.put(_END):
+                # a consumer that is done leaves the slot's frame abandoned (counted after the join); only
+                # a source that ended by itself replaces it with the end marker, a real drop
+                if not self._stopping() and self._slot.put(_END):
                     self.counts.dropped += 1
             else:
                 # the consumer may have stopped taking; never block the reader forever on the end marker
                 _put_until(self._queue, _END, self._stopping)
 
     def _count_leftovers(self) -> None:
-        """After the reader thread ended: frames handed over but never taken are dropped."""
-        self.counts.dropped += self._slot.clear() if self.live else _drain(self._queue)
+        """After the reader thread ended: frames handed over but never taken are abandoned."""
+        self.abandoned += self._slot.clear() if self.live else _drain(self._queue)
 
     def __iter__(self) -> Iterator[ReadFrame]:
         self._thread.start()
+        on_purpose = False
         try:
             while not self._stopping():
                 try:
@@ -204,7 +226,11 @@ class FrameReader:
                     continue
                 if item is _END:
                     break
-                yield ReadFrame(item, dropped)  # type: ignore[arg-type]
+                try:
+                    yield ReadFrame(item, dropped)  # type: ignore[arg-type]
+                except GeneratorExit:
+                    on_purpose = True  # the consumer closed us (a limit, a break)
+                    raise
         finally:
             self._halt.set()
             self._thread.join(timeout=5.0)
@@ -212,6 +238,8 @@ class FrameReader:
                 log.warning("frame reader thread did not stop within 5 s; frame counts may be incomplete")
             else:
                 self._count_leftovers()
+                if self.settle:
+                    settle_abandoned(self.counts, self.abandoned, on_purpose=on_purpose or self._stop.is_set())
         if self.error is not None:
             raise self.error
 

@@ -216,13 +216,17 @@ def test_stopped_and_abandoned_runs_account_for_every_frame(pipeline: Pipeline) 
         if result.index == 9:
             stop.set()
     assert counts.processed == 10 and counts.accounted and counts.delivered >= 10
+    # a file run stopped on purpose: what was decoded ahead was unwanted, not dropped
+    assert counts.dropped == 0 and counts.delivered == counts.processed + counts.skipped
 
     counts = SourceCounts()
     run = pipeline.run(CLIP, counts=counts)
     for _ in range(3):
         next(run)
+    time.sleep(0.2)  # let the reader and detect stage fill their queues ahead
     run.close()
     assert counts.processed == 3 and counts.accounted
+    assert (counts.delivered, counts.dropped) == (3, 0)  # a limit's break is no drop (was 3 of 9, 6 dropped)
 
 
 def test_breaking_out_closes_the_reader(pipeline: Pipeline) -> None:

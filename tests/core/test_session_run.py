@@ -65,6 +65,9 @@ def test_a_run_writes_a_valid_session_with_its_counts(analysed: dict) -> None:
     counts = data["counts"]
     assert counts["processed"] == 40 == data["frames_processed"]
     assert counts["processed"] + counts["dropped"] + counts["skipped"] == counts["delivered"]
+    # the read-ahead a frame limit abandons was never wanted: not dropped, not delivered
+    assert counts["dropped"] == 0 == data["frames_dropped"] and counts["delivered"] == 40
+    assert not any("dropped" in w for w in data["warnings"])
     assert data["analysis"] == {"mode": "every_frame", "sample_fps": None}
     assert {m["kind"] for m in data["models"]} == {"face_detector", "emotion_classifier"}
     from emodesk.inference.base import ModelInfo
@@ -106,6 +109,29 @@ def test_sample_fps_analyses_every_sampled_frame_and_is_complete(pipeline: Pipel
     assert data["counts"] == {"delivered": total, "processed": len(expected), "dropped": 0, "skipped": total - len(expected)}
     assert data["analysis"] == {"mode": "sample_fps", "sample_fps": 4.0}
     assert data["settings"]["sample_fps"] == 4.0
+
+
+def test_a_frame_limit_with_sampling_drops_nothing(pipeline: Pipeline, tmp_path: Path) -> None:
+    """``--sample-fps 4 --max-frames 5`` once said 5 of 44 (33 skipped, 6 dropped): the read-ahead."""
+    run = SessionRun(with_settings(pipeline, sample_fps=4.0), CLIP, tmp_path / "m.journal.jsonl", max_frames=5)
+    assert run.run() is RunStatus.COMPLETE
+    data = validate(run.finish(tmp_path / "m.session.json"))
+    counts = data["counts"]
+    fps = data["source"]["fps"]
+    sampler = FrameSampler(4.0)
+    expected = [i for i in range(250) if sampler.take(i / fps)][:5]
+    assert [f["index"] for f in data["frames"]] == expected
+    # delivered: up to the 5th sampled frame, the skipped ones between them, nothing read ahead
+    assert counts == {"delivered": expected[-1] + 1, "processed": 5, "dropped": 0, "skipped": expected[-1] + 1 - 5}
+
+
+def test_analyze_progress_never_passes_its_total_under_a_frame_limit(pipeline: Pipeline, tmp_path: Path) -> None:
+    from emodesk.core.analyze import analyze_source
+
+    seen: list[tuple[int, int]] = []
+    outcome = analyze_source(pipeline, CLIP, tmp_path / "p.session.json", max_frames=30, progress=lambda d, t: seen.append((d, t)))
+    assert outcome.status == "complete"
+    assert seen[-1] == (30, 30) and all(done <= total for done, total in seen)  # once reached 36 of 30
 
 
 def test_live_replay_accounts_for_every_frame(pipeline: Pipeline, tmp_path: Path) -> None:
