@@ -337,13 +337,16 @@ class SessionRun:
         if self._external_stop is not None and self._external_stop.is_set():
             self._stop.set()  # asked to stop before it started: ends at once, as stopped
         timer = threading.Thread(target=self._flush_loop, name="emodesk-journal-flush", daemon=True)
-        timer.start()
         limit_reached = False
         interrupted = False
-        results = self.pipeline.run(
-            self.source, live=self.live, stop=self._stop, keep_images=self.keep_images, counts=self._counts
-        )
+        results = None
+        # the timer and the pipeline start inside the try: if either raises, the finally still stops the
+        # timer, closes the source and settles the status (it once stayed ``running``, the thread leaked)
         try:
+            timer.start()
+            results = self.pipeline.run(
+                self.source, live=self.live, stop=self._stop, keep_images=self.keep_images, counts=self._counts
+            )
             for result in results:
                 self._add(result)
                 if self.on_result is not None:
@@ -363,9 +366,11 @@ class SessionRun:
             self._fail(f"{self.source.info.path}: internal error: {exc}")
         finally:
             try:
-                results.close()  # joins the reader: the counts are final after this
+                if results is not None:
+                    results.close()  # joins the reader: the counts are final after this
             finally:
-                self._timer_stop_and_join(timer)
+                if timer.ident is not None:  # started
+                    self._timer_stop_and_join(timer)
                 self.source.close()
                 self._ended = time.monotonic()
                 self._settle(limit_reached=limit_reached, interrupted=interrupted)

@@ -10,6 +10,7 @@ import signal
 import subprocess
 import sys
 import textwrap
+import threading
 import time
 from pathlib import Path
 
@@ -132,6 +133,25 @@ def test_analyze_progress_never_passes_its_total_under_a_frame_limit(pipeline: P
     outcome = analyze_source(pipeline, CLIP, tmp_path / "p.session.json", max_frames=30, progress=lambda d, t: seen.append((d, t)))
     assert outcome.status == "complete"
     assert seen[-1] == (30, 30) and all(done <= total for done, total in seen)  # once reached 36 of 30
+
+
+def test_a_pipeline_that_fails_to_start_ends_the_run_as_failed_and_leaks_nothing(pipeline: Pipeline, tmp_path: Path) -> None:
+    from emodesk.core.sources import open_source
+
+    broken = with_settings(pipeline)
+
+    def refuse(*_args: object, **_kwargs: object) -> None:
+        raise RuntimeError("no run today")
+
+    broken.run = refuse  # type: ignore[method-assign]
+    source = open_source(CLIP)
+    closed = []
+    real_close = source.close
+    source.close = lambda: (closed.append(True), real_close())  # type: ignore[method-assign]
+    run = SessionRun(broken, source, tmp_path / "f.journal.jsonl")
+    assert run.run() is RunStatus.FAILED and "no run today" in (run.error or "")
+    assert closed and not [t for t in threading.enumerate() if t.name == "emodesk-journal-flush"]
+    run.discard()
 
 
 def test_live_replay_accounts_for_every_frame(pipeline: Pipeline, tmp_path: Path) -> None:
