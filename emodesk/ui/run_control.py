@@ -91,8 +91,9 @@ class RunControl(QObject):
         return self.run_id
 
     def stop(self) -> None:
-        """End the current run between two frames; its results stay (status stopped)."""
-        self.worker.stop()
+        """End the current run between two frames; its results stay (status stopped). A run still loading
+        its models or opening its source is stopped as soon as it is built."""
+        self.worker.stop(self.run_id)
 
     def close(self) -> None:
         """Stop the current run, forget it and delete its journal once it has ended (jobs thread)."""
@@ -127,7 +128,9 @@ class RunControl(QObject):
         self.thread.quit()
         if self.thread.wait(10000):
             self.worker.close_recorder_now()
-            runs = list(self._run_of.values())
+            # the worker's own list: a run whose queued runStarted never reached this thread is not in
+            # _run_of, and its journal must not be offered for recovery at the next launch
+            runs = list({id(run): run for run in [*self._run_of.values(), *self.worker.built_runs()]}.values())
         else:
             log.error("the analysis thread did not stop within 10 s; journals are kept for recovery")
             runs = []

@@ -89,6 +89,12 @@ class AnalysisWorker(QObject):
         super().__init__()
         self._lock = threading.Lock()
         self._latest_request = 0  # requests older than this were superseded before they started
+        # the newest run id the user stopped: a run stopped while its models load or its source opens
+        # (no ``_current`` yet) is stopped as soon as it is built instead of running anyway
+        self._stopped_request = 0
+        # every run built here, in order: shutdown discards their journals even when a runStarted signal
+        # has not reached the GUI thread yet (read only after the worker thread has ended)
+        self._built: list[SessionRun] = []
         self._current: SessionRun | None = None
         self._pipeline: Pipeline | None = None
         self._recorder: VideoRecorder | None = None  # touched on the worker thread only
@@ -106,9 +112,13 @@ class AnalysisWorker(QObject):
             self._latest_request = request.run_id
         self.requestRun.emit(request)
 
-    def stop(self) -> None:
-        """End the current run between two frames (thread-safe). Queued runs still start unless superseded."""
+    def stop(self, run_id: int | None = None) -> None:
+        """End the current run between two frames (thread-safe). With ``run_id``, that run (and any older
+        one) is also stopped as soon as it is built if it is still loading models or opening its source.
+        Other queued runs still start unless superseded."""
         with self._lock:
+            if run_id is not None:
+                self._stopped_request = max(self._stopped_request, run_id)
             run = self._current
         if run is not None:
             run.stop()
@@ -130,6 +140,11 @@ class AnalysisWorker(QObject):
     def recording(self) -> bool:
         with self._lock:
             return self._wanted_recorder is not None
+
+    def built_runs(self) -> list[SessionRun]:
+        """Every run this worker has built (call only after the worker thread has ended)."""
+        with self._lock:
+            return list(self._built)
 
     def close_recorder_now(self) -> None:
         """After the worker thread has ended: close a recording still open (safe only then)."""
@@ -193,9 +208,10 @@ class AnalysisWorker(QObject):
             return
         with self._lock:
             self._current = run
-            superseded = request.run_id < self._latest_request
+            self._built.append(run)
+            superseded = request.run_id < self._latest_request or request.run_id <= self._stopped_request
         if superseded:
-            run.stop()  # cancelled while the models loaded: the run ends at once (status stopped)
+            run.stop()  # cancelled or stopped while the models loaded: the run ends at once (status stopped)
         self.runStarted.emit(request.run_id, run, run.source_info)
         try:
             status = run.run()
