@@ -598,8 +598,10 @@ class SessionRun:
         # mid-run the worker keeps appending: read only what was on disk at this moment, so that the
         # summary and frames[] describe the same frames
         upto = self._journal.flushed_size() if running else None
+        # the counts of that same moment (drops and skips); processed is the frames read up to ``upto``
+        counts = self.counts.to_json()
         self._journal.flush()
-        self._write_session(path, upto=upto)
+        self._write_session(path, upto=upto, counts=counts)
         return Path(path)
 
     def finish(self, session_path: str | Path) -> Path:
@@ -614,7 +616,9 @@ class SessionRun:
         self._journal.path.unlink(missing_ok=True)
         return Path(session_path)
 
-    def _write_session(self, path: str | Path, upto: int | None = None) -> dict[str, Any]:
+    def _write_session(
+        self, path: str | Path, upto: int | None = None, counts: dict[str, int] | None = None
+    ) -> dict[str, Any]:
         with self._lock:
             status, warnings = self._status, list(self._warnings)
         return write_session_from_journal(
@@ -622,7 +626,7 @@ class SessionRun:
             path,
             status=status.value,
             warnings=warnings,
-            counts=self.counts.to_json(),
+            counts=counts if counts is not None else self.counts.to_json(),
             wall_time_s=self.wall_time_s,
             upto=upto,
         )
