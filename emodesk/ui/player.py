@@ -27,7 +27,7 @@ from PySide6.QtCore import QObject, Signal, Slot
 
 from emodesk.core.results import FrameResult
 from emodesk.core.sources import Frame, VideoFileSource
-from emodesk.errors import SourceError
+from emodesk.errors import EmodeskError, SourceError
 
 log = logging.getLogger(__name__)
 
@@ -61,6 +61,7 @@ class FramePlayer(QObject):
         self._frames: Iterator[Frame] | None = None  # the source's frames from the last seek on
         self._ahead: Frame | None = None  # read past a frame the damage took: it is the next one shown
         self._next = 0  # any index from here on is reached by reading forward
+        self._told_failure = False  # one message per opened video, not one per frame that fails
         self._wake.connect(self._serve)
 
     # ---- GUI thread -------------------------------------------------------------------------------
@@ -119,6 +120,7 @@ class FramePlayer(QObject):
         except SourceError as exc:
             self.failed.emit(f"{exc}; results are shown without the video")
             return
+        self._told_failure = False
         self._seek(0)
 
     def _close(self) -> None:
@@ -160,7 +162,13 @@ class FramePlayer(QObject):
                     self._ahead = frame
                     return None
                 return frame.image
-        except cv2.error:
+        except (cv2.error, EmodeskError, OSError) as exc:
+            # a slot must not raise: the frame is shown as missing, one line tells why, the traceback is logged
             log.exception("decoding frame %d for playback failed", index)
             self._end_frames()
+            if not self._told_failure:
+                self._told_failure = True
+                where = self._source.info.path if self._source is not None else "the video"
+                text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+                self.failed.emit(f"{where}: frame {index} cannot be shown for playback: {text}")
             return None

@@ -11,6 +11,7 @@ from PySide6.QtCore import QPoint, Qt, QThread
 
 from emodesk.core.events import Event
 from emodesk.core.results import FaceResult, FrameResult
+from emodesk.errors import SourceError
 from emodesk.ui.export_actions import kind_of, with_suffix
 from emodesk.ui.player import FramePlayer
 from emodesk.ui.status_bar import AnalysisStatusBar
@@ -205,3 +206,27 @@ def test_the_baseline_is_a_band_on_the_timeline_and_b_starts_then_ends_it(qtbot)
     assert markers.end_baseline(3.0) is None  # zero length: nothing changes
     markers.set_baseline(None)
     assert timeline.baseline is None
+
+
+@pytest.mark.parametrize("error", [SourceError("the file changed under the player"), OSError(5, "Input/output error")])
+def test_player_shows_a_frame_that_cannot_be_read_as_missing_with_one_line(qtbot, monkeypatch, error: Exception) -> None:
+    from emodesk.core.sources import VideoFileSource
+
+    def broken_frames(self):
+        raise error
+        yield  # a generator, as the real one is
+
+    monkeypatch.setattr(VideoFileSource, "frames", broken_frames)
+    player = FramePlayer()  # on this thread: the slot runs inside request(), so an escaping error fails here
+    messages: list[str] = []
+    player.failed.connect(messages.append)
+    try:
+        player.set_source(VIDEOS / "liveportrait_d19.mp4", None)
+        for n, index in enumerate((3, 4), 1):
+            with qtbot.waitSignal(player.frameReady, timeout=10000) as blocker:
+                player.request(n, index)
+            assert blocker.args[0].image is None and blocker.args[0].index == index
+    finally:
+        player._close()
+    assert len(messages) == 1 and "\n" not in messages[0]  # one line, not one per frame
+    assert "liveportrait_d19.mp4" in messages[0] and "frame 3" in messages[0]
