@@ -87,6 +87,14 @@ def run(args: argparse.Namespace) -> int:
         return 2
     beside = default_paths(args.session)
     targets = {kind: (beside[kind] if value == _BESIDE else value) for kind in ("pdf", "csv", "video") if (value := getattr(args, kind)) is not None}
+    if "video" in targets:
+        from emodesk.core.recording import check_video_path
+
+        try:
+            check_video_path(targets["video"])  # a file name the user chose: a usage error, before any work
+        except EmodeskError as exc:
+            print(f"emodesk: usage error: {exc}", file=sys.stderr)
+            return 2
     # the session is read (and its errors reported) before a progress bar is drawn
     view = SessionView(args.session, events=args.events or (), baseline=args.baseline, source=args.source)
     # SIGTERM (kill, timeout, a scheduler) cancels like Ctrl+C does: the file being written is removed,

@@ -16,13 +16,19 @@ log = logging.getLogger(__name__)
 _FOURCC = {".mp4": "mp4v", ".m4v": "mp4v", ".mov": "mp4v", ".avi": "MJPG", ".mkv": "mp4v"}
 
 
+def check_video_path(path: str | Path) -> Path:
+    """``path`` if its suffix names a container we can write; else OutputError naming it (one line)."""
+    path = Path(path)
+    if path.suffix.lower() not in _FOURCC:
+        raise OutputError(f"{path}: choose a .mp4, .mov, .mkv or .avi file name for the recording")
+    return path
+
+
 class VideoRecorder:
     """Frames of one size into ``path``; the size is taken from the first frame, later ones are resized."""
 
     def __init__(self, path: Path, fps: float) -> None:
-        self.path = Path(path)
-        if self.path.suffix.lower() not in _FOURCC:
-            raise OutputError(f"{self.path}: choose a .mp4, .mov, .mkv or .avi file name for the recording")
+        self.path = check_video_path(path)
         self.fps = float(fps) if fps and fps > 0 else DEFAULT_FPS
         self._writer: cv2.VideoWriter | None = None
         self._size: tuple[int, int] | None = None

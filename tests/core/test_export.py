@@ -328,6 +328,43 @@ def test_letter_paper_and_a_source_without_video(tmp_path: Path) -> None:
         write_report(synthetic(), tmp_path / "r.pdf", paper="a3")
 
 
+def test_a_video_name_with_a_wrong_suffix_is_named_as_given_and_opens_nothing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import emodesk.core.export.video as video
+
+    doc = synthetic()
+    doc["source"] = dict(doc["source"], path=str(CLIP))
+    with pytest.raises(OutputError) as info:
+        write_annotated_video(doc, tmp_path / "x.txt")
+    # once ".tmp-6765-x.txt: choose a .mp4 ...": the temporary file's name, and the capture left open
+    assert str(info.value).startswith(f"{tmp_path / 'x.txt'}: choose a .mp4") and ".tmp-" not in str(info.value)
+
+    closed = []
+
+    class Spied(video.VideoFileSource):
+        def close(self) -> None:
+            closed.append(True)
+            super().close()
+
+    def no_recorder(*_args: object) -> None:
+        raise OutputError("the recorder failed")
+
+    monkeypatch.setattr(video, "VideoFileSource", Spied)
+    monkeypatch.setattr(video, "VideoRecorder", no_recorder)
+    with pytest.raises(OutputError, match="the recorder failed"):
+        write_annotated_video(doc, tmp_path / "v.mp4")
+    assert closed == [True]  # a recorder that fails to start still closes the source
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_export_video_with_a_wrong_suffix_is_a_usage_error(tmp_path: Path) -> None:
+    session = tmp_path / "s.session.json"
+    session.write_text(json.dumps(dict(synthetic(), source=dict(synthetic()["source"], path=str(CLIP)))), encoding="utf-8")
+    run = emodesk("export", session, "--video", tmp_path / "x.txt")
+    assert run.returncode == 2, run.stderr
+    assert run.stderr.strip() == f"emodesk: usage error: {tmp_path / 'x.txt'}: choose a .mp4, .mov, .mkv or .avi file name for the recording"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["s.session.json"]
+
+
 @pytest.mark.parametrize("where", ["under_a_file", "is_a_folder"])
 def test_unwritable_path_is_one_line_output_error(tmp_path: Path, where: str) -> None:
     blocker = tmp_path / "not-a-folder"

@@ -20,7 +20,7 @@ from typing import Any
 
 from emodesk.core.annotate import annotate
 from emodesk.core.export.view import Progress, as_view, check_cancel
-from emodesk.core.recording import VideoRecorder
+from emodesk.core.recording import VideoRecorder, check_video_path
 from emodesk.core.results import FrameResult
 from emodesk.core.sources import VideoFileSource
 from emodesk.errors import OutputError, SourceError
@@ -42,7 +42,7 @@ def write_annotated_video(
     when there is no source video, OutputError when ``path`` cannot be written, ExportCancelled when
     ``cancel`` is set (the partial file is removed; an existing file at ``path`` is kept).
     """
-    path = Path(path)
+    path = check_video_path(path)  # before anything is opened: the error names ``path``, not the temporary file
     view = as_view(session, **view_options)
     kind = view.source.get("kind")
     if kind not in (None, "video"):
@@ -59,11 +59,14 @@ def write_annotated_video(
     step = statistics.median(steps) if steps else 1
     hold = 0 if step <= 1 else math.ceil(1.5 * step) - 1
     tmp = path.with_name(f".tmp-{os.getpid()}-{path.name}")
-    source = VideoFileSource(source_path)
-    recorder = VideoRecorder(tmp, source.info.fps or 30.0)
-    total = source.info.frame_count
-    written = 0
+    source: VideoFileSource | None = None
+    recorder: VideoRecorder | None = None
+    written = total = 0
     try:
+        # opened inside the try, so that a failure of either still closes the other
+        source = VideoFileSource(source_path)
+        recorder = VideoRecorder(tmp, source.info.fps or 30.0)
+        total = source.info.frame_count
         last, last_index = None, -1
         for frame in source.frames():
             record = by_index.get(frame.index)
@@ -88,15 +91,18 @@ def write_annotated_video(
         except OSError as exc:
             raise OutputError(f"{path}: cannot write ({exc.strerror or exc})") from exc
     except OutputError as exc:  # the recorder names the temporary file; the user asked for ``path``
-        recorder.close()
+        if recorder is not None:
+            recorder.close()
         tmp.unlink(missing_ok=True)
         raise OutputError(str(exc).replace(str(tmp), str(path))) from exc
     except BaseException:
-        recorder.close()
+        if recorder is not None:
+            recorder.close()
         tmp.unlink(missing_ok=True)
         raise
     finally:
-        source.close()
+        if source is not None:
+            source.close()
     if progress:
         progress(written, total)
     log.info("wrote %d annotated frames to %s", written, path)
