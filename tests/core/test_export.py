@@ -329,7 +329,7 @@ def test_letter_paper_and_a_source_without_video(tmp_path: Path) -> None:
 
 
 def test_a_video_name_with_a_wrong_suffix_is_named_as_given_and_opens_nothing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    import emodesk.core.export.video as video
+    from emodesk.core.export import video
 
     doc = synthetic()
     doc["source"] = dict(doc["source"], path=str(CLIP))
