@@ -356,6 +356,18 @@ def test_a_video_name_with_a_wrong_suffix_is_named_as_given_and_opens_nothing(tm
     assert list(tmp_path.iterdir()) == []
 
 
+def test_time_on_screen_is_the_sessions_own_figure(tmp_path: Path) -> None:
+    """The PDF said 1.00 s (frames seen x frame step) where the session and the window said 0.97 s."""
+    doc = synthetic()
+    plain = {f.face_id: f.time_on_screen_s for f in SessionView(doc).summaries}
+    assert plain == {4: pytest.approx(0.2), 5: pytest.approx(0.2)}  # no stored figure: 2 frames x 0.1 s
+    doc["faces"] = [{"id": 4, "frames_seen": 2, "on_screen_s": 0.1}, {"id": 5, "frames_seen": 2, "on_screen_s": 0.0}]
+    stored = {f.face_id: f.time_on_screen_s for f in SessionView(doc).summaries}
+    assert stored == {4: 0.1, 5: 0.0}
+    pages = pdf_text(write_report(doc, tmp_path / "r.pdf"))
+    assert any("time on screen: 0.10 s" in page for page in pages)
+
+
 def test_export_video_with_a_wrong_suffix_is_a_usage_error(tmp_path: Path) -> None:
     session = tmp_path / "s.session.json"
     session.write_text(json.dumps(dict(synthetic(), source=dict(synthetic()["source"], path=str(CLIP)))), encoding="utf-8")

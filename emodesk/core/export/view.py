@@ -255,7 +255,11 @@ class SessionView:
                     frames_seen=s.get("frames_seen", n),
                     first_time_s=s.get("first_time_s", float(series["time_s"][0])),
                     last_time_s=s.get("last_time_s", float(series["time_s"][-1])),
-                    time_on_screen_s=n * self.frame_step_s,
+                    # the session's own figure (the window shows it too); a file written before it was
+                    # kept falls back to the frames seen times the frame step
+                    time_on_screen_s=(
+                        float(s["on_screen_s"]) if s.get("on_screen_s") is not None else n * self.frame_step_s
+                    ),
                     dominant_counts=counts,
                     most_common=s.get("most_common", max(counts, key=counts.get) if any(counts.values()) else None),
                     mean_probs=s.get("mean_probs") or {},
