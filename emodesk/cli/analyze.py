@@ -52,7 +52,8 @@ def run(args: argparse.Namespace) -> int:
     if (args.workers or args.gpus_per_task) and not args.cluster:
         print("emodesk: usage error: --workers and --gpus-per-task need --cluster (see emodesk --help)", file=sys.stderr)
         return 2
-    args.inputs = gather_inputs(args.inputs, args.inputs_from)  # folders of videos, globs, --inputs-from
+    # folders of videos, globs, then the entries of --inputs-from (read and checked by argparse: cli/cluster.py)
+    args.inputs = gather_inputs([*args.inputs, *(args.inputs_from or [])])
     if not args.inputs:
         print("emodesk: usage error: no INPUT given (name files, folders or globs, or --inputs-from FILE) (see emodesk --help)", file=sys.stderr)
         return 2
@@ -95,20 +96,26 @@ def _run_inputs(args: argparse.Namespace, settings: object, stop: threading.Even
         if terminated.is_set():
             break
         session_path = unique_session_path(out_dir, target, taken)
-        bar = None
-        if not args.quiet:
-            bar = tqdm(
-                desc=Path(str(target)).name or str(target),
-                unit="frame",
-                dynamic_ncols=True,
-                leave=False,
-                file=sys.stderr,
-                mininterval=0.2 if sys.stderr.isatty() else 10.0,  # a log file gets a line now and then
-            )
+        bars: list[tqdm] = []  # the input's bar, made at its first progress report
 
-        def progress(done: int, total: int | None, bar: tqdm | None = bar) -> None:
-            if bar is None:
-                return
+        def progress(done: int, total: int | None, bars: list[tqdm] = bars, target: object = target) -> None:
+            if not bars:
+                # made once the expected count is known (or on a terminal, for a live source without one):
+                # a bar without a total would print a meaningless "0frame [00:00, ?frame/s]" into a log
+                if args.quiet or not (total or sys.stderr.isatty()):
+                    return
+                bars.append(
+                    tqdm(
+                        total=total or None,
+                        desc=Path(str(target)).name or str(target),
+                        unit="frame",
+                        dynamic_ncols=True,
+                        leave=False,
+                        file=sys.stderr,
+                        mininterval=0.2 if sys.stderr.isatty() else 10.0,  # a log file gets a line now and then
+                    )
+                )
+            bar = bars[0]
             if total and bar.total != total:
                 bar.total = total
             bar.update(done - bar.n)
@@ -126,7 +133,7 @@ def _run_inputs(args: argparse.Namespace, settings: object, stop: threading.Even
                 progress=progress,
             )
         finally:
-            if bar is not None:
+            for bar in bars:
                 bar.close()
         failures += report_outcome(args, target, outcome)
     return _exit_status(failures, terminated)

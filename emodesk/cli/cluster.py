@@ -25,11 +25,23 @@ def _gpus(text: str) -> float:
     return value
 
 
+def input_list(text: str) -> list[str]:
+    """argparse type: the entries of an --inputs-from file, so a missing or unreadable list is a usage
+    error (exit 2) like a bad --events file, not a failed input."""
+    from emodesk.core.inputs import read_input_list
+    from emodesk.errors import EmodeskError
+
+    try:
+        return read_input_list(Path(text))
+    except EmodeskError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
 def add_options(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("many inputs, many machines (README: 'Many inputs, many machines')")
     group.add_argument(
         "--inputs-from",
-        type=Path,
+        type=input_list,
         metavar="FILE",
         help="also analyse the inputs listed in FILE: one path per line, or a CSV file with a 'path' column "
         "(relative paths are relative to FILE's folder). A folder of videos or a quoted glob ('study/**/*.mp4') "

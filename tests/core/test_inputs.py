@@ -91,3 +91,22 @@ def test_cli_inputs_from_runs_locally_and_no_input_at_all_is_a_usage_error(tmp_p
     assert empty.returncode == 2 and empty.stderr.startswith("emodesk: usage error: no INPUT given")
     alone = subprocess.run([sys.executable, "-m", "emodesk", "analyze", str(CLIP), "--workers", "2"], capture_output=True, text=True, timeout=120)
     assert alone.returncode == 2 and "need --cluster" in alone.stderr
+    # a missing list is a usage error, as a missing --events file is (nothing is analysed)
+    missing = subprocess.run([sys.executable, "-m", "emodesk", "analyze", str(CLIP), "--inputs-from", str(tmp_path / "nope.txt"), "--out", str(tmp_path / "none")],
+                             capture_output=True, text=True, timeout=120)  # fmt: skip
+    assert missing.returncode == 2, missing.stderr
+    assert "nope.txt" in missing.stderr and "Traceback" not in missing.stderr and not (tmp_path / "none").exists()
+
+
+def test_cli_progress_in_a_log_has_no_bar_without_a_total(tmp_path: Path) -> None:
+    # stderr is a pipe here, as in a log file: no "0frame [00:00, ?frame/s]" line from a bar with no total
+    from tests.conftest import TEST_IMAGES
+
+    photo = TEST_IMAGES / "single_smile.jpg"
+    run = subprocess.run(
+        [sys.executable, "-m", "emodesk", "analyze", str(photo), str(CLIP), "--out", str(tmp_path), "--device", "cpu", "--max-frames", "5"],
+        capture_output=True, text=True, timeout=300, env=os.environ.copy(),
+    )  # fmt: skip
+    assert run.returncode == 0, run.stderr
+    assert "0frame [" not in run.stderr, run.stderr
+    assert "0/5 [" in run.stderr  # a bar with its total is still drawn, now and then, into a log
