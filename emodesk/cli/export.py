@@ -97,6 +97,7 @@ def run(args: argparse.Namespace) -> int:
             return 2
     # the session is read (and its errors reported) before a progress bar is drawn
     view = SessionView(args.session, events=args.events or (), baseline=args.baseline, source=args.source)
+    _warn_inputs(view, args)
     # SIGTERM (kill, timeout, a scheduler) cancels like Ctrl+C does: the file being written is removed,
     # the ones finished stay; exit status 128 + 15 as for analyze
     cancel = threading.Event()
@@ -123,6 +124,7 @@ def export_after_analysis(args: argparse.Namespace, session_path: Path) -> int:
 
     try:
         view = SessionView(session_path, events=args.events or (), baseline=args.baseline)
+        _warn_inputs(view, args)
         if args.events or args.baseline:
             record_in_session(session_path, view)
         beside = default_paths(session_path)
@@ -139,6 +141,12 @@ def export_after_analysis(args: argparse.Namespace, session_path: Path) -> int:
         print(f"emodesk: error: {exc}", file=sys.stderr)
         return 1
     return 0
+
+
+def _warn_inputs(view: Any, args: argparse.Namespace) -> None:
+    """A --baseline or --events that matches no analysed frame is accepted, with one warning line each."""
+    for line in view.input_warnings(args.events or (), args.baseline):
+        print(f"emodesk: warning: {line}", file=sys.stderr)
 
 
 def _export(view: Any, targets: dict[str, Path], *, quiet: bool, **options: Any) -> dict[str, Path]:

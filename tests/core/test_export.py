@@ -368,6 +368,28 @@ def test_time_on_screen_is_the_sessions_own_figure(tmp_path: Path) -> None:
     assert any("time on screen: 0.10 s" in page for page in pages)
 
 
+def test_a_baseline_or_events_outside_the_analysed_frames_are_one_warning_each(tmp_path: Path) -> None:
+    view = SessionView(synthetic())  # frames at 0.0-0.3 s
+    assert view.input_warnings([Event(0.2, "inside")], BaselineInterval(0.0, 0.1)) == []
+    late = [Event(0.2, "inside"), Event(5.0, "late"), Event(9.0, "later")]
+    lines = view.input_warnings(late, BaselineInterval(100.0, 200.0))
+    assert len(lines) == 2 and "baseline 100-200 s holds no analysed frame with a face (analysed 0.00-0.30 s)" in lines[0]
+    assert "2 event(s) start after the last analysed frame" in lines[1] and "'late' at 5 s" in lines[1]
+
+    events = tmp_path / "late.csv"
+    events.write_text("time_s,label\n0.5,inside\n50,late\n", encoding="utf-8")
+    run = emodesk("analyze", CLIP, "--max-frames", "30", "--out", tmp_path, "--baseline", "100:200", "--events", events, "-q")
+    assert run.returncode == 0, run.stderr
+    warnings = [line for line in run.stderr.splitlines() if line.startswith("emodesk: warning:")]
+    assert len(warnings) == 2 and "baseline 100-200 s" in warnings[0] and "'late' at 50 s" in warnings[1]
+    session = tmp_path / "liveportrait_d19.session.json"
+    run = emodesk("export", session, "--csv", tmp_path / "f.csv", "--baseline", "100:200", "--events", events, "-q")
+    assert run.returncode == 0, run.stderr
+    assert [line for line in run.stderr.splitlines() if line.startswith("emodesk: warning:")] == warnings
+    run = emodesk("export", session, "--csv", tmp_path / "g.csv", "--baseline", "0:0.5", "-q")
+    assert run.returncode == 0 and "warning" not in run.stderr, run.stderr
+
+
 def test_export_video_with_a_wrong_suffix_is_a_usage_error(tmp_path: Path) -> None:
     session = tmp_path / "s.session.json"
     session.write_text(json.dumps(dict(synthetic(), source=dict(synthetic()["source"], path=str(CLIP)))), encoding="utf-8")

@@ -120,6 +120,29 @@ class SessionView:
         self.baseline = baseline
         self.baselines: dict[int, FaceBaseline] = face_baselines(self.frames, baseline) if baseline else {}
 
+    def input_warnings(self, events: Iterable[Event] = (), baseline: BaselineInterval | None = None) -> list[str]:
+        """One line for each given input that cannot do what it was given for (the exports are still written):
+        a baseline interval without any analysed face-frame (no face gets calibrated values), and events
+        that start after the last analysed frame (no frame falls inside them)."""
+        name = self.session_path or "the session"
+        times = [float(record["time_s"]) for record in self.frames]
+        last = max(times) if times else None
+        analysed = f"analysed {min(times):.2f}-{last:.2f} s" if last is not None else "nothing analysed"
+        lines = []
+        if baseline is not None and not face_baselines(self.frames, baseline):
+            lines.append(
+                f"{name}: baseline {baseline.start_s:g}-{baseline.end_s:g} s holds no analysed frame with a face "
+                f"({analysed}): no calibrated values"
+            )
+        late = [e for e in events if last is None or e.time_s > last]
+        if late:
+            shown = ", ".join(f"{e.label!r} at {e.time_s:g} s" for e in late[:3]) + (", ..." if len(late) > 3 else "")
+            lines.append(
+                f"{name}: {len(late)} event(s) start after the last analysed frame ({analysed}), so no frame "
+                f"falls in them: {shown}"
+            )
+        return lines
+
     # ------------------------------------------------------------------ the source
     @property
     def source(self) -> Mapping[str, Any]:
