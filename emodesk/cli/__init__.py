@@ -1,10 +1,13 @@
-"""The ``emodesk`` command: the desktop window (default), ``analyze`` for batch analysis, ``eval``, ``models``.
+"""The ``emodesk`` command: the desktop window (default), ``analyze`` for batch analysis, ``export`` (reports,
+CSV, annotated video of a saved session), ``recover`` (sessions from journals of unfinished runs), ``eval``,
+``models`` and ``bench`` (speed figures).
 
 Each command lives in its own module with ``register(subparsers)``, which adds its parser and sets
 ``handler``; ``main`` only dispatches. Exit status: 0 when everything asked for succeeded, 1 when any
 input or model failed (each with one line on stderr; the other inputs are still processed), 2 for usage
-errors (a bad option or setting value, an unknown command), 130 after Ctrl+C (sessions analysed so far
-are written). ``analyse`` is accepted for ``analyze``.
+errors (a bad option or setting value, an unknown command), 130 after Ctrl+C and 143 (128 + SIGTERM)
+after SIGTERM from ``timeout``, ``kill`` or a job scheduler (either way the sessions analysed so far are
+written). ``analyse`` is accepted for ``analyze``.
 """
 
 from __future__ import annotations

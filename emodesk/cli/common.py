@@ -25,6 +25,10 @@ examples:
   emodesk models download scrfd_10g                   fetch a download-only model (sha256 checked)
   emodesk models bench                                ms per face of each emotion model at batch 1 and 8
   emodesk eval faces/ --emotion mini_xception         accuracy, F1, confusion matrix on labelled faces
+  emodesk analyze clip.mp4 --pdf --csv --out out/     the session plus a PDF report and a per-frame CSV
+  emodesk export out/clip.session.json --video        an annotated video of a saved session
+  emodesk recover ~/.local/share/emodesk/recovery/    sessions from the journals of runs that did not finish
+  emodesk bench clip.mp4                              speed per stage, against decoding alone
 
 models are looked for in $EMODESK_MODEL_DIR, the project's models/ folder, then the per-user data folder;
 missing ones are downloaded unless --offline or EMODESK_OFFLINE=1.
