@@ -8,9 +8,20 @@ from __future__ import annotations
 
 import traceback
 import weakref
+from pathlib import Path
 
 import pytest
 from PySide6.QtCore import QThread
+
+from emodesk.core import live_session
+
+
+@pytest.fixture()
+def recovery(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A per-test recovery folder, so journals of runs under test never reach the user's own."""
+    folder = tmp_path / "recovery"
+    monkeypatch.setattr(live_session, "recovery_dir", lambda: folder)
+    return folder
 
 
 @pytest.fixture(autouse=True)

@@ -31,13 +31,6 @@ CROWD = VIDEOS / "facenet-pytorch_video.mp4"  # 105 frames, 1080p, 6-8 faces
 
 
 @pytest.fixture()
-def recovery(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    folder = tmp_path / "recovery"
-    monkeypatch.setattr(live_session, "recovery_dir", lambda: folder)
-    return folder
-
-
-@pytest.fixture()
 def ini(tmp_path: Path) -> Path:
     return tmp_path / "emodesk.ini"
 

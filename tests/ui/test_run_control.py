@@ -8,20 +8,12 @@ from pathlib import Path
 
 import pytest
 
-from emodesk.core import live_session
 from emodesk.core.settings import Settings
 from emodesk.ui.jobs import JobRunner
 from emodesk.ui.run_control import RunControl
 from tests.conftest import VIDEOS
 
 CLIP = VIDEOS / "short_hamilton_clip.mp4"  # 275 frames
-
-
-@pytest.fixture()
-def recovery(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    folder = tmp_path / "recovery"
-    monkeypatch.setattr(live_session, "recovery_dir", lambda: folder)
-    return folder
 
 
 @pytest.fixture()
