@@ -160,7 +160,8 @@ def test_report_pages_and_text(analysed: dict[str, Any]) -> None:
         assert words in overview, words
     for model in analysed["doc"]["models"]:
         assert model["id"] in overview and model["licence"] in overview
-    for words in ("Face #1", "time on screen: 8.33 s", "emotion timeline", "valence", "top emotion per frame",
+    on_screen = analysed["doc"]["faces"][0]["on_screen_s"]  # the session's figure, as the window shows it
+    for words in ("Face #1", f"time on screen: {on_screen:.2f} s", "emotion timeline", "valence", "top emotion per frame",
                   "mean raw p", "baseline p", "mean calibrated p", "mean confidence", "happiness"):  # fmt: skip
         assert words in face, words
     assert "Emotions within each event" in events and "baseline 0-2 s" in events and "smile prompt" in events
