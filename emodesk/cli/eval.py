@@ -37,7 +37,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
-    from emodesk.core.atomic import atomic_text_file
+    from emodesk.atomic import atomic_text_file
     from emodesk.core.eval_report import (
         confusion_png,
         format_report,

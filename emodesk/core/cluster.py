@@ -41,7 +41,7 @@ from pathlib import Path
 from typing import Any
 
 from emodesk.core.analyze import AnalysisOutcome, analyze_source, ensure_output_dir, unique_session_path
-from emodesk.core.atomic import atomic_file
+from emodesk.atomic import atomic_file
 from emodesk.core.session import pid_alive
 from emodesk.core.settings import Settings
 from emodesk.errors import EmodeskError

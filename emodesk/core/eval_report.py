@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 import cv2
 import numpy as np
 
-from emodesk.core.atomic import atomic_file
+from emodesk.atomic import atomic_file
 from emodesk.errors import OutputError
 
 if TYPE_CHECKING:  # the report type only: evaluate.py runs the loop, this module only presents its result

@@ -433,10 +433,9 @@ class SessionRun:
         """Decide the final status from how the run ended and what the source reported."""
         source = self.source
         warnings = list(source.warnings)
-        gaps = tuple(getattr(source, "gaps", ()) or ())
-        fps = source.info.fps
+        gaps = tuple(source.gaps)
         for gap in gaps:
-            warnings.append(f"{source.info.path}: damaged: {describe_gap(gap, fps)} could not be decoded and were skipped")
+            warnings.append(f"{source.info.path}: damaged: {gap.describe()} could not be decoded and were skipped")
         counts = self.counts
         if self.live and counts.dropped:
             warnings.append(
@@ -640,20 +639,3 @@ class SessionRun:
         """Close and delete the journal (the user chose not to keep this session)."""
         self.close()
         self._journal.path.unlink(missing_ok=True)
-
-
-def describe_gap(gap: object, fps: float | None) -> str:
-    """``frames 120-131 (4.00-4.40 s)`` for a gap given as (first, last) frames or an object with them."""
-    first = getattr(gap, "first_frame", getattr(gap, "start_frame", None))
-    last = getattr(gap, "last_frame", getattr(gap, "end_frame", None))
-    if first is None and isinstance(gap, tuple) and len(gap) >= 2:
-        first, last = gap[0], gap[1]
-    if first is None or last is None:
-        return str(gap)
-    text = f"frames {first}-{last}"
-    start_s, end_s = getattr(gap, "start_s", None), getattr(gap, "end_s", None)
-    if start_s is None and fps:
-        start_s, end_s = first / fps, (last + 1) / fps
-    if start_s is not None and end_s is not None:
-        text += f" ({start_s:.2f}-{end_s:.2f} s)"
-    return text

@@ -85,6 +85,10 @@ class Gap:
     def to_json(self) -> dict[str, Any]:
         return {"first_frame": self.first_frame, "last_frame": self.last_frame, "start_s": self.start_s, "end_s": self.end_s}
 
+    def describe(self) -> str:
+        """``frames 120-131 (4.00-4.40 s)``: what a session's warning says of it."""
+        return f"frames {self.first_frame}-{self.last_frame} ({self.start_s:.2f}-{self.end_s:.2f} s)"
+
 
 @dataclass(frozen=True)
 class Frame:

@@ -20,7 +20,7 @@ from PySide6.QtCore import QObject, Qt, Signal, Slot
 from PySide6.QtWidgets import QFileDialog, QProgressDialog, QWidget
 
 from emodesk.core import live_session
-from emodesk.core.atomic import atomic_file
+from emodesk.atomic import atomic_file
 from emodesk.core.baseline import BaselineInterval
 from emodesk.core.events import Event
 from emodesk.core.run import SessionRun

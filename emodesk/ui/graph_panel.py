@@ -35,7 +35,7 @@ from PySide6.QtCore import QBuffer, QEvent, QIODevice, Qt
 from PySide6.QtGui import QColor, QFont, QFontMetrics, QPalette, QResizeEvent
 from PySide6.QtWidgets import QVBoxLayout, QWidget
 
-from emodesk.core.atomic import atomic_file
+from emodesk.atomic import atomic_file
 from emodesk.core.events import Event
 from emodesk.core.palette import emotion_rgb
 from emodesk.core.results import FrameResult

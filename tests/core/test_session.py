@@ -28,7 +28,7 @@ from emodesk.core.results import FaceResult, FrameResult, StageTimings
 from emodesk.core.run import RunStatus, SessionRun
 from emodesk.core.session import read_session_json, write_session_from_journal
 from emodesk.core.settings import Settings
-from emodesk.core.sources import Frame, FrameSource, SourceInfo
+from emodesk.core.sources import Frame, FrameSource, Gap, SourceInfo
 from emodesk.errors import EmodeskError, OutputError
 from emodesk.inference.base import ModelInfo
 from tests.conftest import REPO
@@ -239,7 +239,7 @@ def test_limit_asked_for_is_complete(tmp_path: Path) -> None:
 
 
 def test_gaps_reported_by_the_source_make_it_damaged(tmp_path: Path) -> None:
-    run = make_run(tmp_path, [frame(i) for i in range(5)], source=FakeSource(gaps=((10, 19),)))
+    run = make_run(tmp_path, [frame(i) for i in range(5)], source=FakeSource(gaps=(Gap(10, 19, 1.0, 2.0),)))
     assert run.run() is RunStatus.DAMAGED
     data = validate(run.finish(tmp_path / "s.session.json"))
     assert any("frames 10-19 (1.00-2.00 s)" in w for w in data["warnings"])

@@ -16,7 +16,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from emodesk.core.atomic import atomic_text_file, json_dumps
+from emodesk.atomic import atomic_text_file, json_dumps
 from emodesk.core.baseline import BaselineInterval
 from emodesk.core.events import Event
 from emodesk.core.export.frames_csv import (

@@ -20,7 +20,7 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-from emodesk.core.atomic import atomic_text_file
+from emodesk.atomic import atomic_text_file
 from emodesk.core.export.view import (
     FaceFrame,
     Progress,

@@ -27,7 +27,7 @@ from matplotlib.backends.backend_pdf import PdfPages
 from matplotlib.figure import Figure
 
 from emodesk import __version__
-from emodesk.core.atomic import atomic_file
+from emodesk.atomic import atomic_file
 from emodesk.core.export import figures
 from emodesk.core.export.view import (
     FaceSummary,
